@@ -1,0 +1,254 @@
+"""System checks that catch misconfiguration at ``manage.py check`` time.
+
+Ids: ``django_engagement.E001``-``E009`` (errors) and ``W001``-``W002`` (warnings);
+docs/reference/checks.md lists each with its fix.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import checks
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+
+from .conf import DEFAULTS, MODEL_SETTINGS, SETTINGS_NAME, engagement_settings
+
+ON_USER_DELETE_CHOICES = ("delete", "anonymize")
+
+
+def resolve_lookup(model: type[models.Model], path: str) -> list[Any]:
+    """Walk a ``a__b__c`` lookup from ``model`` and return the fields it crosses.
+
+    Raises ``FieldDoesNotExist`` naming the first part that does not resolve.
+    """
+    fields = []
+    current = model
+    for part in path.split("__"):
+        if current is None:
+            raise FieldDoesNotExist(f"{part!r} follows a field that is not a relation")
+        field = current._meta.get_field(part)
+        fields.append(field)
+        current = field.related_model if field.is_relation else None
+    return fields
+
+
+def _model_setting_errors() -> list[checks.CheckMessage]:
+    from .models import AbstractActivityFeedItem, AbstractEvent
+
+    errors = []
+    bases = {"EVENT_MODEL": AbstractEvent, "FEED_MODEL": AbstractActivityFeedItem}
+    for attr, base in bases.items():
+        setting_name = MODEL_SETTINGS[attr][0]
+        value = getattr(engagement_settings, attr)
+        try:
+            model = apps.get_model(value)
+        except (ValueError, LookupError):
+            errors.append(
+                checks.Error(
+                    f"{setting_name} refers to {value!r}, which is not an installed model.",
+                    hint="Use the form 'app_label.ModelName' and add the app to INSTALLED_APPS.",
+                    id="django_engagement.E001",
+                )
+            )
+            continue
+        if not issubclass(model, base):
+            errors.append(
+                checks.Error(
+                    f"{setting_name} model {value!r} must subclass "
+                    f"django_engagement.models.{base.__name__}.",
+                    obj=model,
+                    id="django_engagement.E001",
+                )
+            )
+    return errors
+
+
+def _target_errors() -> list[checks.CheckMessage]:
+    value = engagement_settings.TARGET_MODEL
+    target_keys = ("TARGET_PARTICIPANTS", "TARGET_GROUP_FIELD")
+    if not value:
+        configured = [key for key in target_keys if engagement_settings.user_settings.get(key)]
+        if configured:
+            return [
+                checks.Warning(
+                    f"ENGAGEMENT sets {', '.join(configured)} but ENGAGEMENT_TARGET_MODEL is unset.",
+                    hint="Set ENGAGEMENT_TARGET_MODEL = 'app_label.ModelName' or drop those keys.",
+                    id="django_engagement.W002",
+                )
+            ]
+        return []
+    try:
+        target = apps.get_model(value)
+    except (ValueError, LookupError):
+        return [
+            checks.Error(
+                f"ENGAGEMENT_TARGET_MODEL refers to {value!r}, which is not an installed model.",
+                hint="Use the form 'app_label.ModelName' and add the app to INSTALLED_APPS.",
+                id="django_engagement.E002",
+            )
+        ]
+
+    errors: list[checks.CheckMessage] = []
+    participants = engagement_settings.TARGET_PARTICIPANTS
+    if participants:
+        try:
+            fields = resolve_lookup(target, participants)
+        except FieldDoesNotExist as exc:
+            fields, problem = [], str(exc)
+        else:
+            problem = ""
+            if fields[-1].related_model is not get_user_model():
+                problem = "it does not end at the user model"
+            elif not any(field.many_to_many or field.one_to_many for field in fields):
+                problem = "it does not cross a many-valued relation"
+        if problem:
+            errors.append(
+                checks.Error(
+                    f"ENGAGEMENT['TARGET_PARTICIPANTS'] = {participants!r} is not a valid "
+                    f"lookup from {target._meta.label} to its users: {problem}.",
+                    hint="Give the path from the target to the users, e.g. 'profiles__user'.",
+                    obj=target,
+                    id="django_engagement.E003",
+                )
+            )
+    for key in ("TARGET_NAME_FIELD", "TARGET_GROUP_FIELD"):
+        path = getattr(engagement_settings, key)
+        if not path:
+            continue
+        try:
+            fields = resolve_lookup(target, path)
+            problem = "it ends at a relation, not a value" if fields[-1].is_relation else ""
+        except FieldDoesNotExist as exc:
+            problem = str(exc)
+        if problem:
+            errors.append(
+                checks.Error(
+                    f"ENGAGEMENT[{key!r}] = {path!r} is not a valid lookup on "
+                    f"{target._meta.label}: {problem}.",
+                    hint="Name a field of the target or follow relations with '__', "
+                    "e.g. 'church__name'.",
+                    obj=target,
+                    id="django_engagement.E004",
+                )
+            )
+    return errors
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _value_errors() -> list[checks.CheckMessage]:
+    errors = []
+    retention = {
+        "EVENT_RETENTION_DAYS": engagement_settings.EVENT_RETENTION_DAYS,
+        "FEED_RETENTION_DEFAULT": engagement_settings.FEED_RETENTION_DEFAULT,
+    }
+    feed_retention = engagement_settings.FEED_RETENTION
+    if isinstance(feed_retention, dict):
+        retention.update({f"FEED_RETENTION[{k!r}]": v for k, v in feed_retention.items()})
+    else:
+        retention["FEED_RETENTION"] = None  # not a dict: reported like a bad value
+    for name, value in retention.items():
+        if not _is_positive_int(value):
+            errors.append(
+                checks.Error(
+                    f"ENGAGEMENT {name} must be a positive number of days, got {value!r}.",
+                    hint="FEED_RETENTION is a dict of activity_type -> days.",
+                    id="django_engagement.E006",
+                )
+            )
+    if engagement_settings.ON_USER_DELETE not in ON_USER_DELETE_CHOICES:
+        errors.append(
+            checks.Error(
+                f"ENGAGEMENT ON_USER_DELETE must be one of {', '.join(ON_USER_DELETE_CHOICES)}, "
+                f"got {engagement_settings.ON_USER_DELETE!r}.",
+                id="django_engagement.E007",
+            )
+        )
+    for key in ("MAX_EVENT_SIZE", "MAX_BATCH_SIZE"):
+        value = getattr(engagement_settings, key)
+        if not _is_positive_int(value):
+            errors.append(
+                checks.Error(
+                    f"ENGAGEMENT {key} must be a positive integer, got {value!r}.",
+                    id="django_engagement.E008",
+                )
+            )
+    milestones = engagement_settings.MILESTONES
+    if not isinstance(milestones, list | tuple) or not all(map(_is_positive_int, milestones)):
+        errors.append(
+            checks.Error(
+                f"ENGAGEMENT MILESTONES must be a list of positive integers, got {milestones!r}.",
+                id="django_engagement.E008",
+            )
+        )
+    return errors
+
+
+def _optional_dependency_errors() -> list[checks.CheckMessage]:
+    errors = []
+    if engagement_settings.ASYNC_FEED and importlib.util.find_spec("celery") is None:
+        errors.append(
+            checks.Error(
+                "ENGAGEMENT ASYNC_FEED is True but Celery is not installed.",
+                hint="pip install 'django-engagement[celery]' or set ASYNC_FEED to False.",
+                id="django_engagement.E005",
+            )
+        )
+    storage = engagement_settings.REPORT_STORAGE
+    if storage == "s3" and importlib.util.find_spec("boto3") is None:
+        errors.append(
+            checks.Error(
+                "ENGAGEMENT REPORT_STORAGE is 's3' but boto3 is not installed.",
+                hint="pip install 'django-engagement[s3]'.",
+                id="django_engagement.E009",
+            )
+        )
+    return errors
+
+
+def _unknown_key_warnings() -> list[checks.CheckMessage]:
+    user_settings = getattr(settings, SETTINGS_NAME, None)
+    if user_settings is None:
+        return []
+    if not isinstance(user_settings, dict):
+        return [
+            checks.Error(
+                f"{SETTINGS_NAME} must be a dict, got {type(user_settings).__name__}.",
+                id="django_engagement.E008",
+            )
+        ]
+    unknown = sorted(set(user_settings) - set(DEFAULTS))
+    return [
+        checks.Warning(
+            f"Unknown key {key!r} in settings.{SETTINGS_NAME}; it is ignored.",
+            hint=f"Valid keys: {', '.join(sorted(DEFAULTS))}.",
+            id="django_engagement.W001",
+        )
+        for key in unknown
+    ]
+
+
+@checks.register(checks.Tags.models)
+def check_engagement_models(app_configs=None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Swappable and target model settings point at usable models."""
+    if app_configs is not None and not any(
+        config.name == "django_engagement" for config in app_configs
+    ):
+        return []
+    return _model_setting_errors() + _target_errors()
+
+
+@checks.register()
+def check_engagement_settings(app_configs=None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The ENGAGEMENT dict has known keys and sensible values."""
+    warnings = _unknown_key_warnings()
+    if any(message.id == "django_engagement.E008" for message in warnings):
+        return warnings
+    return warnings + _value_errors() + _optional_dependency_errors()

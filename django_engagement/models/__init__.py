@@ -1,0 +1,55 @@
+"""Models of django-engagement and the getters for the active (possibly swapped) ones."""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+
+from ..conf import engagement_settings
+from .aggregate import EventAggregateDaily
+from .base import AbstractActivityFeedItem, AbstractEvent
+from .event import Event
+from .feed import ActivityFeedItem
+
+__all__ = [
+    "AbstractActivityFeedItem",
+    "AbstractEvent",
+    "ActivityFeedItem",
+    "Event",
+    "EventAggregateDaily",
+    "get_event_model",
+    "get_feed_model",
+    "get_target_model",
+]
+
+
+def _get_model(setting_name: str, value: str) -> type[models.Model]:
+    try:
+        return apps.get_model(value, require_ready=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"{setting_name} must be of the form 'app_label.model_name', got {value!r}."
+        ) from exc
+    except LookupError as exc:
+        raise ImproperlyConfigured(
+            f"{setting_name} refers to model {value!r} that has not been installed."
+        ) from exc
+
+
+def get_event_model() -> type[AbstractEvent]:
+    """Return the event model that is active in this project."""
+    return _get_model("ENGAGEMENT_EVENT_MODEL", engagement_settings.EVENT_MODEL)
+
+
+def get_feed_model() -> type[AbstractActivityFeedItem]:
+    """Return the activity feed model that is active in this project."""
+    return _get_model("ENGAGEMENT_FEED_MODEL", engagement_settings.FEED_MODEL)
+
+
+def get_target_model() -> type[models.Model] | None:
+    """Return the host's target model (``ENGAGEMENT_TARGET_MODEL``), or None when unset."""
+    value = engagement_settings.TARGET_MODEL
+    if not value:
+        return None
+    return _get_model("ENGAGEMENT_TARGET_MODEL", value)

@@ -1,0 +1,211 @@
+"""Abstract bases a host project may subclass to swap the event or feed model.
+
+Swap at project start only (before the first ``migrate``); see
+docs/guide/swapping.md.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+from django.utils.timesince import timesince
+from django.utils.translation import gettext_lazy as _
+
+from ..conf import engagement_settings
+from ..managers import EventQuerySet, FeedQuerySet
+
+
+def on_user_delete(collector, field, sub_objs, using) -> None:
+    """``on_delete`` handler for ``Event.user`` following ``ON_USER_DELETE``.
+
+    ``"delete"`` removes the user's events; ``"anonymize"`` keeps them with
+    ``user`` set to NULL.
+    """
+    if engagement_settings.ON_USER_DELETE == "anonymize":
+        models.SET_NULL(collector, field, sub_objs, using)
+    else:
+        models.CASCADE(collector, field, sub_objs, using)
+
+
+class TargetMixin(models.Model):
+    """Generic pointer to any host model, with int or UUID primary keys.
+
+    Not a foreign key to ``ENGAGEMENT_TARGET_MODEL`` on purpose: a host model
+    frozen into this package's migrations would make ``makemigrations``
+    write into site-packages.
+    """
+
+    target_content_type = models.ForeignKey(
+        ContentType,
+        verbose_name=_("target type"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    target_object_id = models.CharField(_("target id"), max_length=64, blank=True, default="")
+    target = GenericForeignKey("target_content_type", "target_object_id")
+
+    class Meta:
+        abstract = True
+
+    @property
+    def target_type(self) -> str | None:
+        """``app_label.model`` of the target, e.g. ``hub.fast``."""
+        if self.target_content_type_id is None:
+            return None
+        content_type = ContentType.objects.get_for_id(self.target_content_type_id)
+        return f"{content_type.app_label}.{content_type.model}"
+
+
+class AbstractEvent(TargetMixin):
+    """Something a user (or anonymous client, or the server) did.
+
+    Fields: ``uuid`` (public id), ``event_type``, ``user``, ``anonymous_id``,
+    ``source``, ``target`` (generic), ``title``, ``description``, ``data``
+    (the payload), ``ip_address``, ``user_agent``, ``created_at`` (when it
+    happened), ``received_at`` (when the server stored it) and
+    ``idempotency_key`` (unique when set, so retried ingestion stores nothing).
+    """
+
+    class Source(models.TextChoices):
+        WEB = "web", "Web"
+        ANDROID = "android", "Android"
+        IOS = "ios", "iOS"
+        KIOSK = "kiosk", "Kiosk"
+        ADMIN = "admin", "Admin"
+        SERVER = "server", "Server"
+
+    uuid = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    event_type = models.CharField(_("event type"), max_length=64)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=on_user_delete,
+        related_name="+",
+    )
+    anonymous_id = models.CharField(_("anonymous id"), max_length=128, blank=True, default="")
+    source = models.CharField(_("source"), max_length=16, default=Source.SERVER)
+    title = models.CharField(_("title"), max_length=255, blank=True, default="")
+    description = models.TextField(_("description"), blank=True, default="")
+    data = models.JSONField(_("payload"), default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=512, blank=True, default="")
+    created_at = models.DateTimeField(_("happened at"), default=timezone.now)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    idempotency_key = models.CharField(
+        _("idempotency key"), max_length=128, null=True, blank=True, editable=False
+    )
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+        get_latest_by = "created_at"
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        indexes = [
+            models.Index(fields=["created_at"]),
+            models.Index(fields=["event_type", "created_at"]),
+            models.Index(fields=["user", "created_at"]),
+            models.Index(fields=["anonymous_id"]),
+            models.Index(fields=["target_content_type", "target_object_id", "event_type"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="%(app_label)s_%(class)s_idempotency",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class AbstractActivityFeedItem(TargetMixin):
+    """One entry in a user's activity feed, with read/unread state.
+
+    Fields: ``user``, ``activity_type``, ``event`` (optional, kept NULL when
+    the event is purged), ``target`` (generic), ``title``, ``description``,
+    ``data``, ``is_read``, ``read_at``, ``created_at``.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    activity_type = models.CharField(_("activity type"), max_length=64)
+    event = models.ForeignKey(
+        engagement_settings.EVENT_MODEL,
+        verbose_name=_("event"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    title = models.CharField(_("title"), max_length=255)
+    description = models.TextField(_("description"), blank=True, default="")
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    is_read = models.BooleanField(_("read"), default=False)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    objects = FeedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+        get_latest_by = "created_at"
+        verbose_name = _("activity feed item")
+        verbose_name_plural = _("activity feed items")
+        indexes = [
+            # Feed pages (newest first) and unread pages of one user.
+            models.Index(fields=["user", "is_read", "-created_at"]),
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["user", "activity_type"]),
+            # Retention: per-type cutoffs, then the global one.
+            models.Index(fields=["activity_type", "created_at"]),
+            models.Index(fields=["created_at"]),
+        ]
+        constraints = [
+            # One item per user, event and activity type: fan-out and
+            # populate_activity_feeds can insert with ignore_conflicts.
+            models.UniqueConstraint(
+                fields=["user", "event", "activity_type"],
+                condition=models.Q(event__isnull=False),
+                name="%(app_label)s_%(class)s_once_per_event",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.activity_type}: {self.title}"
+
+    @property
+    def activity_type_display(self) -> str:
+        labels = engagement_settings.ACTIVITY_TYPES
+        return labels.get(self.activity_type) or self.activity_type.replace("_", " ").capitalize()
+
+    @property
+    def age_display(self) -> str:
+        """Short relative age as in seed 004: ``just now``, ``5m ago``, ``2h ago``, ``3d ago``."""
+        seconds = int((timezone.now() - self.created_at).total_seconds())
+        if seconds < 60:
+            return "just now"
+        if seconds < 3600:
+            return f"{seconds // 60}m ago"
+        if seconds < 86400:
+            return f"{seconds // 3600}h ago"
+        if seconds < 86400 * 30:
+            return f"{seconds // 86400}d ago"
+        return f"{timesince(self.created_at).split(',')[0]} ago"

@@ -1,0 +1,66 @@
+"""Test settings: SQLite in memory by default, any database through DATABASE_URL."""
+
+import environ
+
+env = environ.Env()
+
+SECRET_KEY = "django-engagement-tests"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["*"]
+
+DATABASES = {"default": env.db("DATABASE_URL", default="sqlite://:memory:")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": env("ENGAGEMENT_SQLITE_TEST_NAME", default=None)}
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "django_engagement",
+    "tests.testapp",
+]
+
+AUTH_USER_MODEL = "testapp.User"
+ENGAGEMENT_TARGET_MODEL = "testapp.Campaign"
+ENGAGEMENT = {
+    "TARGET_LABEL": "campaign",
+    "TARGET_GROUP_LABEL": "club",
+    "TARGET_NAME_FIELD": "name",
+    "TARGET_GROUP_FIELD": "club__name",
+    "TARGET_PARTICIPANTS": "members",
+}
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "tests.urls"
+STATIC_URL = "/static/"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REST_FRAMEWORK = {"TEST_REQUEST_DEFAULT_FORMAT": "json"}
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"

@@ -1,0 +1,158 @@
+"""Each system check, pinned to its exact id and message."""
+
+import sys
+
+import pytest
+from django.core import checks
+from django.test import override_settings
+
+from django_engagement.checks import check_engagement_models, check_engagement_settings
+from tests.testapp.models import Campaign
+
+BASE = {
+    "TARGET_LABEL": "campaign",
+    "TARGET_GROUP_LABEL": "club",
+    "TARGET_GROUP_FIELD": "club__name",
+    "TARGET_PARTICIPANTS": "members",
+}
+
+
+def run_all():
+    return check_engagement_models() + check_engagement_settings()
+
+
+def ids(messages):
+    return [message.id for message in messages]
+
+
+def test_default_test_settings_are_clean():
+    assert run_all() == []
+
+
+def test_registered_with_django():
+    assert [m for m in checks.run_checks() if m.id.startswith("django_engagement")] == []
+
+
+@override_settings(ENGAGEMENT_EVENT_MODEL="nope")
+def test_event_model_bad_form():
+    assert ids(check_engagement_models()) == ["django_engagement.E001"]
+
+
+@override_settings(ENGAGEMENT_FEED_MODEL="testapp.Missing")
+def test_feed_model_not_installed():
+    [error] = check_engagement_models()
+    assert error.id == "django_engagement.E001"
+    assert "ENGAGEMENT_FEED_MODEL refers to 'testapp.Missing'" in error.msg
+
+
+@override_settings(ENGAGEMENT_EVENT_MODEL="testapp.Course")
+def test_event_model_must_subclass_abstract():
+    [error] = check_engagement_models()
+    assert error == checks.Error(
+        "ENGAGEMENT_EVENT_MODEL model 'testapp.Course' must subclass "
+        "django_engagement.models.AbstractEvent.",
+        obj=error.obj,
+        id="django_engagement.E001",
+    )
+
+
+@override_settings(ENGAGEMENT_TARGET_MODEL="hub.Fast")
+def test_unknown_target_model():
+    assert check_engagement_models() == [
+        checks.Error(
+            "ENGAGEMENT_TARGET_MODEL refers to 'hub.Fast', which is not an installed model.",
+            hint="Use the form 'app_label.ModelName' and add the app to INSTALLED_APPS.",
+            id="django_engagement.E002",
+        )
+    ]
+
+
+@override_settings(ENGAGEMENT_TARGET_MODEL=None, ENGAGEMENT={"TARGET_PARTICIPANTS": "members"})
+def test_target_keys_without_target_model_warn():
+    assert ids(check_engagement_models()) == ["django_engagement.W002"]
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("followers", "Campaign has no field named 'followers'"),
+        ("club", "it does not end at the user model"),
+        ("members__email__x", "'x' follows a field that is not a relation"),
+    ],
+)
+def test_bad_participants_path(path, problem):
+    with override_settings(ENGAGEMENT={**BASE, "TARGET_PARTICIPANTS": path}):
+        [error] = check_engagement_models()
+    assert error.id == "django_engagement.E003"
+    assert error.obj is Campaign
+    assert problem in error.msg
+
+
+def test_participants_must_cross_many_relation():
+    with override_settings(
+        ENGAGEMENT_TARGET_MODEL="testapp.Club",
+        ENGAGEMENT={"TARGET_PARTICIPANTS": "campaign__members", "TARGET_NAME_FIELD": "name"},
+    ):
+        assert check_engagement_models() == []
+
+
+@pytest.mark.parametrize(
+    ("key", "path"),
+    [("TARGET_NAME_FIELD", "title"), ("TARGET_GROUP_FIELD", "club"), ("TARGET_GROUP_FIELD", "x__y")],
+)
+def test_bad_name_and_group_lookups(key, path):
+    with override_settings(ENGAGEMENT={**BASE, key: path}):
+        [error] = check_engagement_models()
+    assert error.id == "django_engagement.E004"
+    assert f"ENGAGEMENT[{key!r}] = {path!r}" in error.msg
+
+
+def test_async_feed_without_celery(monkeypatch):
+    monkeypatch.setitem(sys.modules, "celery", None)
+    with override_settings(ENGAGEMENT={**BASE, "ASYNC_FEED": True}):
+        assert ids(check_engagement_settings()) == ["django_engagement.E005"]
+
+
+def test_s3_storage_without_boto3(monkeypatch):
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    with override_settings(ENGAGEMENT={**BASE, "REPORT_STORAGE": "s3"}):
+        assert ids(check_engagement_settings()) == ["django_engagement.E009"]
+
+
+def test_unknown_key_is_a_warning():
+    with override_settings(ENGAGEMENT={**BASE, "MAX_BATCH_SZIE": 10}):
+        [warning] = check_engagement_settings()
+    assert warning.id == "django_engagement.W001"
+    assert warning.msg == "Unknown key 'MAX_BATCH_SZIE' in settings.ENGAGEMENT; it is ignored."
+
+
+def test_engagement_must_be_a_dict():
+    with override_settings(ENGAGEMENT=["ENABLED"]):
+        assert ids(check_engagement_settings()) == ["django_engagement.E008"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"EVENT_RETENTION_DAYS": 0},
+        {"FEED_RETENTION_DEFAULT": "180"},
+        {"FEED_RETENTION": {"milestone": -1}},
+        {"FEED_RETENTION": 30},
+    ],
+)
+def test_invalid_retention_values(overrides):
+    with override_settings(ENGAGEMENT={**BASE, **overrides}):
+        assert ids(check_engagement_settings()) == ["django_engagement.E006"]
+
+
+def test_invalid_on_user_delete():
+    with override_settings(ENGAGEMENT={**BASE, "ON_USER_DELETE": "keep"}):
+        assert ids(check_engagement_settings()) == ["django_engagement.E007"]
+
+
+@pytest.mark.parametrize(
+    "overrides", [{"MAX_BATCH_SIZE": 0}, {"MAX_EVENT_SIZE": "2k"}, {"MILESTONES": [10, "x"]}]
+)
+def test_invalid_limits(overrides):
+    with override_settings(ENGAGEMENT={**BASE, **overrides}):
+        assert ids(check_engagement_settings()) == ["django_engagement.E008"]
