@@ -76,7 +76,8 @@ def _target_errors() -> list[checks.CheckMessage]:
         if configured:
             return [
                 checks.Warning(
-                    f"ENGAGEMENT sets {', '.join(configured)} but ENGAGEMENT_TARGET_MODEL is unset.",
+                    f"ENGAGEMENT sets {', '.join(configured)} "
+                    "but ENGAGEMENT_TARGET_MODEL is unset.",
                     hint="Set ENGAGEMENT_TARGET_MODEL = 'app_label.ModelName' or drop those keys.",
                     id="django_engagement.W002",
                 )

@@ -98,7 +98,11 @@ def test_participants_must_cross_many_relation():
 
 @pytest.mark.parametrize(
     ("key", "path"),
-    [("TARGET_NAME_FIELD", "title"), ("TARGET_GROUP_FIELD", "club"), ("TARGET_GROUP_FIELD", "x__y")],
+    [
+        ("TARGET_NAME_FIELD", "title"),
+        ("TARGET_GROUP_FIELD", "club"),
+        ("TARGET_GROUP_FIELD", "x__y"),
+    ],
 )
 def test_bad_name_and_group_lookups(key, path):
     with override_settings(ENGAGEMENT={**BASE, key: path}):

@@ -36,8 +36,9 @@ def test_getters_return_active_models():
     ],
 )
 def test_getter_errors_name_the_setting(value, message):
-    with override_settings(ENGAGEMENT_TARGET_MODEL=value), pytest.raises(
-        ImproperlyConfigured, match=message
+    with (
+        override_settings(ENGAGEMENT_TARGET_MODEL=value),
+        pytest.raises(ImproperlyConfigured, match=message),
     ):
         get_target_model()
 
@@ -129,10 +130,17 @@ def test_swapped_models_migrate(tmp_path):
         result = subprocess.run([*admin, *args], env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
     tables = subprocess.run(
-        [*admin, "shell", "-c", "from django.db import connection; "
-         "print(sorted(t for t in connection.introspection.table_names() if 'engagement' in t "
-         "or 'swapped' in t))"],
-        env=env, capture_output=True, text=True,
+        [
+            *admin,
+            "shell",
+            "-c",
+            "from django.db import connection; "
+            "print(sorted(t for t in connection.introspection.table_names() if 'engagement' in t "
+            "or 'swapped' in t))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
     ).stdout
     assert "swapped_swappedevent" in tables
     assert "swapped_swappedfeeditem" in tables
