@@ -1,0 +1,1 @@
+"""DRF API of django-engagement: ingestion, activity feed and admin reports."""
