@@ -5,8 +5,7 @@ from __future__ import annotations
 import resource
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.management import call_command
@@ -39,14 +38,6 @@ def prepare_database() -> None:
     call_command("migrate", verbosity=0)
 
 
-@contextmanager
-def timer() -> Iterator[Callable[[], float]]:
-    start = time.perf_counter()
-    elapsed: list[float] = []
-    yield lambda: elapsed[0] if elapsed else time.perf_counter() - start
-    elapsed.append(time.perf_counter() - start)
-
-
 def measure(func: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     result = func()
@@ -73,7 +64,10 @@ def vendor() -> str:
 
 
 def print_table(title: str, rows: list[Row]) -> None:
-    header = f"{'operation':<48} {'size':>10} {'seconds':>9} {'rate':>14} {'floor s':>9} {'vs floor':>8}  note"
+    header = (
+        f"{'operation':<48} {'size':>10} {'seconds':>9} {'rate':>14} "
+        f"{'floor s':>9} {'vs floor':>8}  note"
+    )
     print(f"\n## {title} ({connection.vendor})\n{header}\n{'-' * len(header)}")
     for row in rows:
         floor = f"{row.floor_seconds:.4f}" if row.floor_seconds else "-"
