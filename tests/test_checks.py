@@ -29,6 +29,7 @@ def test_default_test_settings_are_clean():
     assert run_all() == []
 
 
+@pytest.mark.django_db
 def test_registered_with_django():
     assert [m for m in checks.run_checks() if m.id.startswith("django_engagement")] == []
 
