@@ -11,6 +11,7 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
+from shop.models import TrackedEvent, Venue, Workshop  # noqa: E402
 
 from django_engagement import (  # noqa: E402
     apply_retention,
@@ -24,7 +25,6 @@ from django_engagement import (  # noqa: E402
     record_event,
     record_events,
 )
-from shop.models import TrackedEvent, Venue, Workshop  # noqa: E402
 
 failures = []
 

@@ -1,7 +1,6 @@
 import uuid
 
-from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
-from django.contrib.auth.models import BaseUserManager
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 
 from django_engagement.models import AbstractEvent
@@ -33,12 +32,18 @@ class Customer(AbstractBaseUser, PermissionsMixin):
 class Venue(models.Model):
     city = models.CharField(max_length=50)
 
+    def __str__(self):
+        return self.city
+
 
 class Workshop(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     title = models.CharField(max_length=100)
     venue = models.ForeignKey(Venue, on_delete=models.CASCADE)
     attendees = models.ManyToManyField(Customer, related_name="workshops", blank=True)
+
+    def __str__(self):
+        return self.title
 
 
 class TrackedEvent(AbstractEvent):
