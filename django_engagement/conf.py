@@ -94,7 +94,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Settings given as dotted paths (or lists of them) that are imported on access.
-IMPORT_STRINGS = ("INGEST_PERMISSION_CLASSES", "REPORT_PERMISSION_CLASSES")
+IMPORT_STRINGS = ("INGEST_PERMISSION_CLASSES", "REPORT_PERMISSION_CLASSES", "FEED_RULES")
 
 # Dict-valued settings whose user value is merged over the default per key.
 MERGED_DICTS = ("TRACK",)

@@ -1,9 +1,75 @@
 """Celery tasks (``[celery]`` extra): thin wrappers over the services.
 
 Loaded by Celery's autodiscovery only; nothing in the package imports this
-module eagerly. Tasks take ids, not instances, and are safe to retry.
+module eagerly. Tasks take ids, not instances, and are safe to retry: the
+services they call are idempotent.
+
+Schedule the maintenance ones with Celery beat, e.g.::
+
+    CELERY_BEAT_SCHEDULE = {
+        "engagement-aggregate": {
+            "task": "django_engagement.tasks.aggregate_daily_task",
+            "schedule": crontab(hour=1, minute=0),
+        },
+    }
 """
 
 from __future__ import annotations
 
-from celery import shared_task  # noqa: F401
+import datetime as dt
+import logging
+from typing import Any
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+RETRYING = {
+    "autoretry_for": (Exception,),
+    "max_retries": 3,
+    "retry_backoff": True,
+    "acks_late": True,
+}
+
+
+@shared_task(**RETRYING)
+def fan_out_feed_task(event_ids: list[int]) -> int:
+    """Create the feed items of stored events (``ASYNC_FEED``); returns how many are new."""
+    from .services.feed import fan_out_event_ids
+
+    return fan_out_event_ids(event_ids)
+
+
+@shared_task(**RETRYING)
+def populate_feed_task(user_id: int | None = None, days_back: int = 30) -> int:
+    """``populate_activity_feeds`` as a task; returns the number of items created."""
+    from .services.feed import populate_feed
+
+    return populate_feed(user=user_id, days_back=days_back).created_count
+
+
+@shared_task(**RETRYING)
+def apply_retention_task(**kwargs: Any) -> None:
+    """Delete (or archive) feed items past ``FEED_RETENTION``; kwargs go to ``apply_retention``."""
+    from .services.retention import apply_retention
+
+    logger.info("apply_retention: %s", apply_retention(**kwargs))
+
+
+@shared_task(**RETRYING)
+def purge_events_task(days: int | None = None) -> None:
+    """Delete events older than ``days`` (default ``EVENT_RETENTION_DAYS``)."""
+    from .services.retention import purge_events
+
+    logger.info("purge_events: %s", purge_events(days=days))
+
+
+@shared_task(**RETRYING)
+def aggregate_daily_task(date: str | None = None) -> None:
+    """Aggregate one day (ISO date string); default: yesterday in ``TIME_ZONE``."""
+    from django.utils import timezone
+
+    from .services.aggregation import aggregate_daily
+
+    day = dt.date.fromisoformat(date) if date else timezone.localdate() - dt.timedelta(days=1)
+    logger.info("aggregate_daily(%s): %s", day, aggregate_daily(day))

@@ -1,0 +1,279 @@
+"""Recording events: the write path behind receivers, the ingestion API and hosts' code.
+
+Usage::
+
+    from django_engagement import record_event, record_events
+
+    record_event("page_view", user=request.user, data={"page": "home"}, request=request)
+    record_events([{"event_type": "page_view", "anonymous_id": "anon-1"}, ...])
+
+Every event is validated first, then stored with set-based inserts; a repeated
+``idempotency_key`` stores nothing and returns the original event (the partial
+unique constraint decides, so concurrent retries are safe too). Feed fan-out
+(``FEED_RULES``) runs in the same transaction, or as a Celery task when
+``ASYNC_FEED`` is on, and ``event_recorded`` is sent after commit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ..conf import engagement_settings
+from ..models import AbstractEvent, get_event_model
+from ..signals import event_recorded
+from ..validators import validate_event_type, validate_payload_size, validate_source
+
+USER_AGENT_MAX_LENGTH = 512
+
+# Keys a ``record_events`` item may have: record_event's keywords minus ``request``.
+EVENT_KEYS = frozenset(
+    {
+        "event_type",
+        "user",
+        "target",
+        "data",
+        "source",
+        "anonymous_id",
+        "title",
+        "description",
+        "timestamp",
+        "idempotency_key",
+        "ip_address",
+        "user_agent",
+    }
+)
+
+
+def anonymize_ip(ip: str) -> str:
+    """Zero the last octet of an IPv4 address, or the last 80 bits of an IPv6 one."""
+    address = ipaddress.ip_address(ip)
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+
+
+def _clean_ip(ip: str | None) -> str | None:
+    """Apply ``CAPTURE_IP``/``ANONYMIZE_IP``; unparsable addresses are dropped, not stored."""
+    if not ip or not engagement_settings.CAPTURE_IP:
+        return None
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    return anonymize_ip(ip) if engagement_settings.ANONYMIZE_IP else ip
+
+
+def request_context(request: Any) -> dict[str, Any]:
+    """The user, IP address and user agent of ``request``, as ``record_events`` takes them.
+
+    The IP is ``REMOTE_ADDR``: behind a proxy, the host must set it from its trusted
+    forwarding header in its own middleware (the package never trusts
+    ``X-Forwarded-For``, which any client can send).
+    """
+    user = getattr(request, "user", None)
+    return {
+        "user": user if user is not None and user.is_authenticated else None,
+        "ip_address": _clean_ip(request.META.get("REMOTE_ADDR")),
+        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH],
+    }
+
+
+def _check_length(Event: type[AbstractEvent], name: str, value: str) -> None:
+    limit = Event._meta.get_field(name).max_length
+    if value and len(value) > limit:
+        raise ValidationError(f"{name} is {len(value)} characters long; the limit is {limit}.")
+
+
+def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEvent:
+    """Validate one event spec and return an unsaved event; raises ValidationError."""
+    unknown = set(spec) - EVENT_KEYS
+    if unknown:
+        raise ValidationError(f"Unknown event keys: {', '.join(sorted(unknown))}.")
+    event_type = spec.get("event_type")
+    source = spec.get("source") or AbstractEvent.Source.SERVER
+    data = spec.get("data")
+    data = {} if data is None else data
+    validate_event_type(event_type)
+    validate_source(source)
+    if not isinstance(data, dict):
+        raise ValidationError("data must be a JSON object.")
+    validate_payload_size(data)
+
+    anonymous_id = spec.get("anonymous_id") or ""
+    title = spec.get("title") or ""
+    idempotency_key = spec.get("idempotency_key") or None
+    for name, value in (
+        ("anonymous_id", anonymous_id),
+        ("title", title),
+        ("idempotency_key", idempotency_key),
+    ):
+        _check_length(Event, name, value)
+
+    timestamp = spec.get("timestamp")
+    if timestamp is None:
+        timestamp = timezone.now()
+    elif not isinstance(timestamp, datetime):
+        raise ValidationError("timestamp must be a datetime.")
+    elif timezone.is_naive(timestamp):
+        timestamp = timezone.make_aware(timestamp)
+
+    event = Event(
+        event_type=event_type,
+        source=source,
+        data=data,
+        anonymous_id=anonymous_id,
+        title=title,
+        description=spec.get("description") or "",
+        created_at=timestamp,
+        idempotency_key=idempotency_key,
+        ip_address=_clean_ip(spec.get("ip_address")),
+        user_agent=(spec.get("user_agent") or "")[:USER_AGENT_MAX_LENGTH],
+    )
+    user = spec.get("user")
+    if isinstance(user, models.Model):
+        event.user = user
+    elif user is not None:
+        event.user_id = user
+    target = spec.get("target")
+    if target is not None:
+        # Through the generic FK, so fan-out finds the instance cached (no query).
+        event.target = target
+        event.target_object_id = str(target.pk)
+    return event
+
+
+def _store(events: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
+    """Insert one batch; return ``(stored event, created)`` per input, in input order.
+
+    Without idempotency keys this is one ``bulk_create`` (it returns primary keys on
+    SQLite and PostgreSQL). With keys, conflicting rows are skipped by the database
+    (``ignore_conflicts``, which waits for a concurrent inserter to commit), then one
+    SELECT fetches what is stored: the new rows by uuid and the originals by key.
+    """
+    Event = type(events[0])
+    manager = Event._default_manager
+    if not any(event.idempotency_key for event in events):
+        manager.bulk_create(events)
+        return [(event, True) for event in events]
+
+    first_by_key: dict[str, AbstractEvent] = {}
+    to_insert = []
+    for event in events:
+        key = event.idempotency_key
+        if key is None or key not in first_by_key:
+            to_insert.append(event)
+            if key is not None:
+                first_by_key[key] = event
+    manager.bulk_create(to_insert, ignore_conflicts=True)
+    plain = [event.uuid for event in to_insert if event.idempotency_key is None]
+    stored = manager.filter(Q(uuid__in=plain) | Q(idempotency_key__in=list(first_by_key)))
+    by_uuid = {event.uuid: event for event in stored}
+    by_key = {event.idempotency_key: event for event in by_uuid.values() if event.idempotency_key}
+
+    result = []
+    for event in events:
+        row = by_key[event.idempotency_key] if event.idempotency_key else by_uuid[event.uuid]
+        created = row.uuid == event.uuid
+        if created:
+            # Return the caller's instance (it holds the target object) with its new pk.
+            event.pk = row.pk
+            row = event
+        result.append((row, created))
+    return result
+
+
+def _record(built: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
+    """Store validated events in batches in one transaction, fan out, signal after commit."""
+    from .feed import schedule_fan_out
+
+    Event = type(built[0])
+
+    batch_size = engagement_settings.MAX_BATCH_SIZE
+    results: list[tuple[AbstractEvent, bool]] = []
+    with transaction.atomic():
+        for start in range(0, len(built), batch_size):
+            results.extend(_store(built[start : start + batch_size]))
+        new = [event for event, created in results if created]
+        replayed = [event for event, created in results if not created]
+        if new:
+            schedule_fan_out(new)
+        for events, created in ((new, True), (replayed, False)):
+            if events:
+                transaction.on_commit(
+                    lambda events=events, created=created: event_recorded.send(
+                        sender=Event, events=events, created=created
+                    )
+                )
+    return results
+
+
+def record_events(events: Iterable[dict[str, Any]]) -> list[AbstractEvent]:
+    """Record many events at once: all or nothing, one bulk insert per batch.
+
+    Each dict takes ``record_event``'s keywords (except ``request``) plus
+    ``ip_address`` and ``user_agent``. Returns the stored events in input order;
+    an item with an already used ``idempotency_key`` yields the original event.
+    ``ValidationError``/``PayloadTooLarge`` messages start with ``events[<index>]``.
+    """
+    if not engagement_settings.ENABLED:
+        return []
+    Event = get_event_model()
+    built = []
+    for index, spec in enumerate(events):
+        try:
+            built.append(_build_event(Event, spec))
+        except ValidationError as exc:
+            message = f"events[{index}]: {'; '.join(exc.messages)}"
+            raise type(exc)(message, code=getattr(exc, "code", None)) from exc
+    return [event for event, _ in _record(built)] if built else []
+
+
+def record_event(
+    event_type: str,
+    *,
+    user: Any = None,
+    target: models.Model | None = None,
+    data: dict[str, Any] | None = None,
+    request: Any = None,
+    source: str = "server",
+    anonymous_id: str | None = None,
+    title: str = "",
+    description: str = "",
+    timestamp: datetime | None = None,
+    idempotency_key: str | None = None,
+) -> AbstractEvent | None:
+    """Record one event and return it (or the original one for a repeated key).
+
+    With ``request``, the authenticated user (unless ``user`` is given), the IP
+    address and the user agent come from it. Returns None and stores nothing
+    when ``ENABLED`` is False.
+    """
+    if not engagement_settings.ENABLED:
+        return None
+    spec: dict[str, Any] = {
+        "event_type": event_type,
+        "user": user,
+        "target": target,
+        "data": data,
+        "source": source,
+        "anonymous_id": anonymous_id,
+        "title": title,
+        "description": description,
+        "timestamp": timestamp,
+        "idempotency_key": idempotency_key,
+    }
+    if request is not None:
+        context = request_context(request)
+        if user is None:
+            spec["user"] = context["user"]
+        spec["ip_address"] = context["ip_address"]
+        spec["user_agent"] = context["user_agent"]
+    [(event, _)] = _record([_build_event(get_event_model(), spec)])
+    return event
