@@ -1,0 +1,722 @@
+"""The engagement report of seed 000: sections computed with grouped, streamed queries.
+
+Usage::
+
+    from django_engagement import build_engagement_report
+
+    report = build_engagement_report(date(2024, 1, 1), date(2024, 1, 31))
+    report["new_users_over_time"]  # [{"date": "2024-01-01", "count": 3}, ...]
+
+    for section in report_sections(start, end):   # what the command streams to files
+        for row in section.rows():
+            ...
+
+Every section is a lazy generator over ``.iterator()`` querysets (or one small
+grouped query), so a file writer holds one row at a time; only
+``build_engagement_report`` materialises the whole report. Keys and file names
+follow ``TARGET_LABEL`` / ``TARGET_GROUP_LABEL`` (docs/guide/engagement_report.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+import time as clock
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, tzinfo
+from itertools import groupby
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
+from django.db.models import Count, F, Max, Q
+from django.db.models.functions import TruncDate, TruncWeek
+from django.db.models.lookups import GreaterThan
+from django.utils import timezone
+
+from ..conf import engagement_settings
+from ..models import get_event_model, get_feed_model, get_target_model
+
+__all__ = [
+    "ReportSection",
+    "ReportUploadError",
+    "build_engagement_report",
+    "check_s3_upload",
+    "report_sections",
+    "s3_object_url",
+    "spooled_zip",
+    "stream_report_json",
+    "upload_report_archive",
+    "write_report_files",
+    "write_zip",
+]
+
+CHUNK_SIZE = 5000
+TOP_TARGETS = 10
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """One part of the report: a file ``<name>.json|csv`` and a key of the consolidated dict.
+
+    ``rows()`` yields JSON-ready dicts (a table), or for ``table=False`` sections
+    returns one dict (``other_metrics``, always written as JSON). ``csv_columns()``
+    and ``csv_row()`` give the flat CSV shape of a table.
+    """
+
+    name: str
+    produce: Callable[[], Iterator[Row] | Row]
+    columns: Callable[[], list[str]] | None = None
+    flatten: Callable[[Row], Row] | None = None
+    table: bool = True
+
+    def rows(self) -> Iterator[Row]:
+        result = self.produce()
+        assert self.table and not isinstance(result, dict)
+        return result
+
+    def data(self) -> Row:
+        result = self.produce()
+        assert not self.table and isinstance(result, dict)
+        return result
+
+    def materialise(self) -> list[Row] | Row:
+        return list(self.rows()) if self.table else self.data()
+
+    def csv_columns(self) -> list[str]:
+        assert self.columns is not None
+        return self.columns()
+
+    def csv_row(self, row: Row) -> Row:
+        return self.flatten(row) if self.flatten else row
+
+
+@dataclass
+class _Period:
+    """``[start, end]`` in whole days of the project's TIME_ZONE, as a half-open datetime range."""
+
+    start: date
+    end: date
+    tz: tzinfo | None = field(init=False)
+    start_at: datetime = field(init=False)
+    end_before: datetime = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        self.tz = timezone.get_default_timezone() if settings.USE_TZ else None
+        self.start_at = self._midnight(self.start)
+        self.end_before = self._midnight(self.end + timedelta(days=1))
+
+    def _midnight(self, day: date) -> datetime:
+        moment = datetime.combine(day, time.min)
+        return timezone.make_aware(moment, self.tz) if self.tz else moment
+
+    def filter(self, prefix: str = "created_at") -> Q:
+        return Q(**{f"{prefix}__gte": self.start_at, f"{prefix}__lt": self.end_before})
+
+    def stamp(self, moment: datetime | None) -> str | None:
+        """ISO 8601 in the project's time zone (the zone the day boundaries use)."""
+        if moment is None:
+            return None
+        return (timezone.localtime(moment, self.tz) if self.tz else moment).isoformat()
+
+    def days(self) -> Iterator[date]:
+        day = self.start
+        while day <= self.end:
+            yield day
+            day += timedelta(days=1)
+
+
+class _Report:
+    """Holds the period and resolved settings; each ``_section`` method is one generator."""
+
+    def __init__(self, start: date, end: date) -> None:
+        self.period = _Period(start, end)
+        self.Event = get_event_model()
+        self.Feed = get_feed_model()
+        self.User = get_user_model()
+        self.Target = get_target_model()
+        self.label = engagement_settings.TARGET_LABEL
+        self.group_label = engagement_settings.TARGET_GROUP_LABEL
+        self.join_event = engagement_settings.JOIN_EVENT
+        self.leave_event = engagement_settings.LEAVE_EVENT
+        self.date_joined = _datetime_field(self.User, "date_joined")
+
+    def sections(self) -> list[ReportSection]:
+        label = self.label
+        sections = [
+            ReportSection("new_users_over_time", self.new_users, lambda: ["date", "count"]),
+        ]
+        if self.Target is not None:
+            sections.append(ReportSection(f"{label}s", self.targets, lambda: self.target_columns))
+        sections += [
+            ReportSection(
+                "user_activity",
+                self.user_activity,
+                self.user_activity_columns,
+                _flatten_by_type,
+            ),
+            ReportSection("other_metrics", self.other_metrics, table=False),
+            ReportSection("user_activity_timeline", self.timeline, lambda: list(TIMELINE_COLUMNS)),
+        ]
+        if self.Target is not None:
+            sections.append(
+                ReportSection(
+                    f"user_{label}_participation",
+                    self.participation,
+                    lambda: ["user_id", f"{label}_id", "joined_at", "left_at", "status"],
+                )
+            )
+        sections.append(ReportSection("retention_cohorts", self.cohorts, lambda: COHORT_COLUMNS))
+        return sections
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def events(self) -> models.QuerySet:
+        return self.Event._default_manager.filter(self.period.filter())
+
+    def target_events(self) -> models.QuerySet:
+        """Join/leave events pointing at a target (any time; callers add the period)."""
+        content_type = ContentType.objects.db_manager(self.Event._default_manager.db)
+        return self.Event._default_manager.filter(
+            target_content_type=content_type.get_for_model(self.Target),
+            event_type__in=[self.join_event, self.leave_event],
+        )
+
+    def target_pk(self, raw: str) -> Any:
+        """``target_object_id`` (always text) back to the target's pk, JSON-ready."""
+        try:
+            value = self.Target._meta.pk.to_python(raw)
+        except ValidationError:
+            return raw
+        return value if isinstance(value, int) else str(value)
+
+    @property
+    def target_columns(self) -> list[str]:
+        label, group = self.label, self.group_label
+        return [
+            f"{label}_id",
+            f"{label}_name",
+            f"{group}_name",
+            "participants",
+            "joins_in_period",
+            "leaves_in_period",
+        ]
+
+    # -- sections ------------------------------------------------------------------------
+
+    def new_users(self) -> Iterator[Row]:
+        """Signups per day from ``date_joined``, every day of the period (zeros included)."""
+        if self.date_joined is None:
+            return
+        counts = (
+            self.User._default_manager.filter(self.period.filter(self.date_joined))
+            .annotate(day=TruncDate(self.date_joined, tzinfo=self.period.tz))
+            .values("day")
+            .annotate(count=Count("pk"))
+            .order_by("day")
+            .values_list("day", "count")
+            .iterator()
+        )
+        next_count = next(counts, None)
+        for day in self.period.days():
+            count = 0
+            if next_count is not None and next_count[0] == day:
+                count = next_count[1]
+                next_count = next(counts, None)
+            yield {"date": day.isoformat(), "count": count}
+
+    def targets(self) -> Iterator[Row]:
+        """Every target with its current participants and its joins/leaves in the period.
+
+        Joins and leaves come from one grouped query held as a dict keyed by target
+        id (bounded by the number of targets), merged into one annotated target query.
+        """
+        moves = {
+            target_id: (joins, leaves)
+            for target_id, joins, leaves in self.target_events()
+            .filter(self.period.filter())
+            .values("target_object_id")
+            .annotate(
+                joins=Count("pk", filter=Q(event_type=self.join_event)),
+                leaves=Count("pk", filter=Q(event_type=self.leave_event)),
+            )
+            .values_list("target_object_id", "joins", "leaves")
+            .order_by()
+        }
+        participants_path = engagement_settings.TARGET_PARTICIPANTS
+        group_path = engagement_settings.TARGET_GROUP_FIELD
+        annotations: dict[str, Any] = {
+            "_name": F(engagement_settings.TARGET_NAME_FIELD),
+            "_group": F(group_path) if group_path else models.Value(None, models.CharField()),
+        }
+        if participants_path:
+            annotations["_participants"] = Count(participants_path, distinct=True)
+        else:
+            annotations["_participants"] = models.Value(None, models.IntegerField())
+        rows = (
+            self.Target._default_manager.annotate(**annotations)
+            .values_list("pk", "_name", "_group", "_participants")
+            .order_by("pk")
+            .iterator(chunk_size=CHUNK_SIZE)
+        )
+        id_key, name_key, group_key, *_ = self.target_columns
+        for pk, name, group, participants in rows:
+            joins, leaves = moves.get(str(pk), (0, 0))
+            yield {
+                id_key: pk if isinstance(pk, int) else str(pk),
+                name_key: name,
+                group_key: group,
+                "participants": participants,
+                "joins_in_period": joins,
+                "leaves_in_period": leaves,
+            }
+
+    def _feed_in_period(self) -> models.QuerySet:
+        return self.Feed._default_manager.filter(self.period.filter())
+
+    def user_activity(self) -> Iterator[Row]:
+        """Feed items per user in the period, by ``activity_type`` (seed 000's UserActivityFeed)."""
+        username_path = f"user__{self.User.USERNAME_FIELD}"
+        email_name = self.User.get_email_field_name()
+        email = (
+            F(f"user__{email_name}")
+            if _has_field(self.User, email_name)
+            else models.Value(None, models.CharField())
+        )
+        rows = (
+            self._feed_in_period()
+            .values("user_id", "activity_type")
+            .annotate(_username=F(username_path), _email=email, count=Count("pk"))
+            .order_by("user_id", "activity_type")
+            .values_list("user_id", "_username", "_email", "activity_type", "count")
+            .iterator(chunk_size=CHUNK_SIZE)
+        )
+        for (user_id, username, email_value), items in groupby(rows, key=lambda r: r[:3]):
+            by_type = {activity_type: count for *_, activity_type, count in items}
+            yield {
+                "user_id": user_id,
+                "username": username,
+                "email": email_value,
+                "total_items": sum(by_type.values()),
+                "by_type": by_type,
+            }
+
+    def user_activity_columns(self) -> list[str]:
+        """The CSV header: one ``type_<activity_type>`` column per type seen in the period."""
+        types = (
+            self._feed_in_period()
+            .order_by("activity_type")
+            .values_list("activity_type", flat=True)
+            .distinct()
+        )
+        return ["user_id", "username", "email", "total_items", *(f"type_{t}" for t in types)]
+
+    def other_metrics(self) -> Row:
+        """Events by type, distinct active users and (with a target model) the top targets."""
+        by_type = (
+            self.events()
+            .values("event_type")
+            .annotate(count=Count("pk"))
+            .order_by("event_type")
+            .values_list("event_type", "count")
+        )
+        metrics: Row = {
+            "events_by_type": dict(by_type),
+            "active_users": self.events().aggregate(n=Count("user", distinct=True))["n"],
+        }
+        if self.Target is not None:
+            metrics[f"top_{self.label}s_by_joins"] = self.top_targets()
+        return metrics
+
+    def top_targets(self) -> list[Row]:
+        """Most joined targets in the period; ties by id; a deleted target keeps a null name."""
+        top = list(
+            self.target_events()
+            .filter(self.period.filter(), event_type=self.join_event)
+            .values("target_object_id")
+            .annotate(joins=Count("pk"))
+            .order_by("-joins", "target_object_id")
+            .values_list("target_object_id", "joins")[:TOP_TARGETS]
+        )
+        pks = {raw: self.target_pk(raw) for raw, _ in top}
+        names = {
+            str(pk): name
+            for pk, name in self.Target._default_manager.filter(pk__in=list(pks.values()))
+            .annotate(_name=F(engagement_settings.TARGET_NAME_FIELD))
+            .values_list("pk", "_name")
+        }
+        return [
+            {f"{self.label}_id": pks[raw], self.label: names.get(raw), "joins": joins}
+            for raw, joins in top
+        ]
+
+    def timeline(self) -> Iterator[Row]:
+        """Every event of a signed-in user in the period, oldest first (anonymous ones skipped)."""
+        rows = (
+            self.events()
+            .filter(user__isnull=False)
+            .order_by("created_at", "pk")
+            .values_list(
+                "user_id",
+                "created_at",
+                "event_type",
+                "source",
+                "target_content_type__app_label",
+                "target_content_type__model",
+                "target_object_id",
+                "uuid",
+            )
+            .iterator(chunk_size=CHUNK_SIZE)
+        )
+        stamp, tz = self.period.stamp, self.period.tz
+        for user_id, created_at, event_type, source, app_label, model, target_id, uuid in rows:
+            local = timezone.localtime(created_at, tz) if tz else created_at
+            yield {
+                "user_id": user_id,
+                "timestamp": stamp(created_at),
+                "date": local.date().isoformat(),
+                "event_type": event_type,
+                "source": source,
+                "target_type": f"{app_label}.{model}" if app_label else None,
+                "target_id": target_id or None,
+                "event_id": str(uuid),
+            }
+
+    def participation(self) -> Iterator[Row]:
+        """Per user x target whose membership overlaps the period, from its join/leave history.
+
+        History is every join/leave up to the period's end. ``joined_at`` is the last
+        join, ``left_at`` the last leave if it is later than that join, ``status`` is
+        ``active`` when the last event is a join (a leave wins an exact tie). Listed:
+        pairs with a join/leave in the period, or still active at its end.
+        """
+        period = self.period
+        rows = (
+            self.target_events()
+            .filter(user__isnull=False, created_at__lt=period.end_before)
+            .values("user_id", "target_object_id")
+            .annotate(
+                last_join=Max("created_at", filter=Q(event_type=self.join_event)),
+                last_leave=Max("created_at", filter=Q(event_type=self.leave_event)),
+                in_period=Count("pk", filter=Q(created_at__gte=period.start_at)),
+            )
+            .filter(
+                Q(in_period__gt=0)
+                | Q(last_join__isnull=False, last_leave__isnull=True)
+                | Q(last_join__gt=F("last_leave"))
+            )
+            .order_by("user_id", "target_object_id")
+            .values_list("user_id", "target_object_id", "last_join", "last_leave")
+            .iterator(chunk_size=CHUNK_SIZE)
+        )
+        id_key = f"{self.label}_id"
+        for user_id, raw_target, last_join, last_leave in rows:
+            active = last_join is not None and (last_leave is None or last_join > last_leave)
+            yield {
+                "user_id": user_id,
+                id_key: self.target_pk(raw_target),
+                "joined_at": period.stamp(last_join),
+                "left_at": None if active else period.stamp(last_leave),
+                "status": "active" if active else "left",
+            }
+
+    def cohorts(self) -> Iterator[Row]:
+        """Weekly signup cohorts (ISO weeks, Monday) of users who joined in the period.
+
+        ``active_users``: members with an event after their signup week (within the
+        period); ``avg_activities``: their events in the period per member.
+        """
+        if self.date_joined is None:
+            return
+        tz = self.period.tz
+        signup_week = TruncWeek(self.date_joined, output_field=models.DateField(), tzinfo=tz)
+        sizes = (
+            self.User._default_manager.filter(self.period.filter(self.date_joined))
+            .annotate(week=signup_week)
+            .values("week")
+            .annotate(size=Count("pk"))
+            .order_by("week")
+            .values_list("week", "size")
+        )
+        member_week = TruncWeek(
+            f"user__{self.date_joined}", output_field=models.DateField(), tzinfo=tz
+        )
+        event_week = TruncWeek("created_at", output_field=models.DateField(), tzinfo=tz)
+        activity = {
+            week: (events, active)
+            for week, events, active in self.events()
+            .filter(self.period.filter(f"user__{self.date_joined}"))
+            .annotate(week=member_week)
+            .values("week")
+            .annotate(
+                events=Count("pk"),
+                active=Count("user", distinct=True, filter=GreaterThan(event_week, member_week)),
+            )
+            .order_by()
+            .values_list("week", "events", "active")
+        }
+        for week, size in sizes:
+            events, active = activity.get(week, (0, 0))
+            yield {
+                "cohort_week": week.isoformat(),
+                "cohort_size": size,
+                "active_users": active,
+                "retention_rate": round(active / size, 4),
+                "avg_activities": round(events / size, 2),
+            }
+
+
+TIMELINE_COLUMNS = (
+    "user_id",
+    "timestamp",
+    "date",
+    "event_type",
+    "source",
+    "target_type",
+    "target_id",
+    "event_id",
+)
+COHORT_COLUMNS = [
+    "cohort_week",
+    "cohort_size",
+    "active_users",
+    "retention_rate",
+    "avg_activities",
+]
+
+
+def _has_field(model: type[models.Model], name: str) -> bool:
+    try:
+        model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return True
+
+
+def _datetime_field(model: type[models.Model], name: str) -> str | None:
+    """``name`` if the model has it as a DateTimeField (custom user models may not)."""
+    if not _has_field(model, name):
+        return None
+    return name if isinstance(model._meta.get_field(name), models.DateTimeField) else None
+
+
+def _flatten_by_type(row: Row) -> Row:
+    flat = {key: value for key, value in row.items() if key != "by_type"}
+    flat.update({f"type_{name}": count for name, count in row["by_type"].items()})
+    return flat
+
+
+def report_sections(start: date, end: date) -> list[ReportSection]:
+    """The report's sections over ``[start, end]`` (end inclusive), in file order, unevaluated.
+
+    Raises ``ValueError`` when ``start`` is after ``end``. Sections about targets are
+    left out when ``ENGAGEMENT_TARGET_MODEL`` is unset.
+    """
+    return _Report(start, end).sections()
+
+
+def build_engagement_report(start: date, end: date) -> dict[str, Any]:
+    """The consolidated report over ``[start, end]`` (end inclusive) as one dict.
+
+    Keys: ``period`` and one per section (``new_users_over_time``, ``<target>s``,
+    ``user_activity``, ``other_metrics``, ``user_activity_timeline``,
+    ``user_<target>_participation``, ``retention_cohorts``). Holds every row in
+    memory: write files with ``report_sections`` to stream large periods.
+    """
+    report: dict[str, Any] = {"period": period_info(start, end)}
+    for section in report_sections(start, end):
+        report[section.name] = section.materialise()
+    return report
+
+
+def period_info(start: date, end: date) -> Row:
+    return {"start": start.isoformat(), "end": end.isoformat(), "time_zone": settings.TIME_ZONE}
+
+
+# -- writers -------------------------------------------------------------------------------
+
+Progress = Callable[[str, int, float], None]
+FORMATS = ("json", "csv")
+
+
+def write_report_files(
+    start: date,
+    end: date,
+    directory: str | Path,
+    fmt: str = "json",
+    progress: Progress | None = None,
+) -> list[Path]:
+    """Write one file per section into ``directory`` (created if needed); return the paths.
+
+    Rows are streamed from the database to the file one at a time. ``other_metrics``
+    is always JSON. ``progress(section_name, rows, seconds)`` is called after each file.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    sections = report_sections(start, end)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for section in sections:
+        began = clock.perf_counter()
+        as_csv = fmt == "csv" and section.table
+        path = directory / f"{section.name}.{'csv' if as_csv else 'json'}"
+        with path.open("w", encoding="utf-8", newline="" if as_csv else None) as handle:
+            if as_csv:
+                count = _write_csv(section, handle)
+            else:
+                count = _write_json_section(section, handle)
+                handle.write("\n")
+        paths.append(path)
+        if progress:
+            progress(section.name, count, clock.perf_counter() - began)
+    return paths
+
+
+def stream_report_json(
+    start: date, end: date, out: IO[str], progress: Progress | None = None
+) -> None:
+    """Write ``build_engagement_report(start, end)`` as JSON to ``out`` without holding it.
+
+    The output parses to exactly the dict ``build_engagement_report`` returns.
+    """
+    sections = report_sections(start, end)
+    out.write('{\n  "period": ' + json.dumps(period_info(start, end)))
+    for section in sections:
+        began = clock.perf_counter()
+        out.write(f",\n  {json.dumps(section.name)}: ")
+        count = _write_json_section(section, out, indent="  ")
+        if progress:
+            progress(section.name, count, clock.perf_counter() - began)
+    out.write("\n}\n")
+
+
+def _write_json_section(section: ReportSection, out: IO[str], indent: str = "") -> int:
+    """A table as a JSON array with one row per line; an object section as one object."""
+    if not section.table:
+        out.write(json.dumps(section.data(), indent=2).replace("\n", f"\n{indent}"))
+        return 1
+    count = 0
+    out.write("[")
+    for row in section.rows():
+        out.write(f"{',' if count else ''}\n{indent}  {json.dumps(row)}")
+        count += 1
+    out.write(f"\n{indent}]" if count else "]")
+    return count
+
+
+def _write_csv(section: ReportSection, out: IO[str]) -> int:
+    # restval=0: a user without items of some type gets 0 in that type_* column.
+    writer = csv.DictWriter(out, fieldnames=section.csv_columns(), restval=0, extrasaction="ignore")
+    writer.writeheader()
+    count = 0
+    for row in section.rows():
+        writer.writerow(section.csv_row(row))
+        count += 1
+    return count
+
+
+# -- archives and S3 -------------------------------------------------------------------------
+
+
+class ReportUploadError(Exception):
+    """The archive could not be uploaded (settings, boto3, or the store refused it)."""
+
+
+def write_zip(target: str | Path | IO[bytes], files: Iterable[Path]) -> None:
+    """Deflate ``files`` (by base name) into ``target``, a path or a binary file object."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            archive.write(path, arcname=path.name)
+
+
+def s3_settings() -> Row:
+    """The S3 settings of seed 000, validated; raises ``ReportUploadError`` naming what is missing.
+
+    Only the bucket (and a region, unless ``AWS_S3_ENDPOINT_URL`` is set) is required:
+    without access keys boto3 uses its usual credential chain (env, IAM role).
+    """
+    config = {
+        name: getattr(settings, name, None) or None
+        for name in (
+            "AWS_STORAGE_BUCKET_NAME",
+            "AWS_S3_REGION_NAME",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_S3_ENDPOINT_URL",
+        )
+    }
+    required = ["AWS_STORAGE_BUCKET_NAME"]
+    if not config["AWS_S3_ENDPOINT_URL"]:
+        required.append("AWS_S3_REGION_NAME")
+    missing = [name for name in required if not config[name]]
+    if missing:
+        raise ReportUploadError(f"S3 upload needs the setting(s) {', '.join(missing)}")
+    return config
+
+
+def _boto3() -> Any:
+    try:
+        import boto3
+    except ImportError as exc:
+        raise ReportUploadError(
+            "S3 upload needs boto3: pip install 'django-engagement[s3]'"
+        ) from exc
+    return boto3
+
+
+def check_s3_upload() -> None:
+    """Fail before any work when an upload could not happen (settings or boto3 missing)."""
+    s3_settings()
+    _boto3()
+
+
+def s3_object_url(key: str, config: Row | None = None) -> str:
+    """``https://<bucket>.s3.<region>.amazonaws.com/<key>``, or ``<endpoint>/<bucket>/<key>``."""
+    config = config or s3_settings()
+    bucket = config["AWS_STORAGE_BUCKET_NAME"]
+    endpoint = config["AWS_S3_ENDPOINT_URL"]
+    if endpoint:
+        return f"{endpoint.rstrip('/')}/{bucket}/{key}"
+    return f"https://{bucket}.s3.{config['AWS_S3_REGION_NAME']}.amazonaws.com/{key}"
+
+
+def upload_report_archive(fileobj: IO[bytes], key: str) -> str:
+    """Upload a zip archive to ``AWS_STORAGE_BUCKET_NAME`` under ``key``; return its URL."""
+    config = s3_settings()
+    boto3 = _boto3()
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = boto3.client(
+        "s3",
+        region_name=config["AWS_S3_REGION_NAME"],
+        aws_access_key_id=config["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=config["AWS_SECRET_ACCESS_KEY"],
+        endpoint_url=config["AWS_S3_ENDPOINT_URL"],
+    )
+    bucket = config["AWS_STORAGE_BUCKET_NAME"]
+    try:
+        client.upload_fileobj(fileobj, bucket, key, ExtraArgs={"ContentType": "application/zip"})
+    except (Boto3Error, BotoCoreError, ClientError) as exc:
+        message = " ".join(str(exc).split())
+        raise ReportUploadError(f"S3 upload to s3://{bucket}/{key} failed: {message}") from exc
+    return s3_object_url(key, config)
+
+
+def spooled_zip(files: Iterable[Path]) -> IO[bytes]:
+    """A zip of ``files`` in memory (spilling to a temporary file past 32 MB), rewound."""
+    buffer = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    write_zip(buffer, files)
+    buffer.seek(0)
+    return buffer
