@@ -1,0 +1,127 @@
+"""Settings of the example project.
+
+Every value that differs between machines comes from the environment or from an
+optional ``example_project/.env`` file (see ``.env.example``); the real
+environment wins over the file. The ``ENGAGEMENT_*`` variables are mapped into
+the ``ENGAGEMENT`` dict the package reads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+SECRET_KEY = env("SECRET_KEY", default="django-insecure-example-project-only")
+DEBUG = env.bool("DEBUG", default=True)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "django_engagement",
+    "hub",
+]
+HAS_SPECTACULAR = importlib.util.find_spec("drf_spectacular") is not None
+if HAS_SPECTACULAR:
+    INSTALLED_APPS.append("drf_spectacular")
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example_project.urls"
+WSGI_APPLICATION = "example_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LOGIN_URL = "admin:login"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+}
+if HAS_SPECTACULAR:
+    REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
+    SPECTACULAR_SETTINGS = {
+        "TITLE": "django-engagement example API",
+        "DESCRIPTION": "Event ingestion, activity feed and reports of the example project.",
+        "VERSION": "1.0.0",
+        "SERVE_INCLUDE_SCHEMA": False,
+    }
+
+# django-engagement: the fasts users join are the targets, grouped by church.
+ENGAGEMENT_TARGET_MODEL = "hub.Fast"
+ENGAGEMENT = {
+    "ENABLED": env.bool("ENGAGEMENT_ENABLED", default=True),
+    "EVENT_RETENTION_DAYS": env.int("ENGAGEMENT_RETENTION_DAYS", default=180),
+    "MAX_EVENT_SIZE": env.int("ENGAGEMENT_MAX_EVENT_SIZE", default=2048),
+    "ASYNC_FEED": env.bool("ENGAGEMENT_ASYNC_FEED", default=False),
+    "TARGET_LABEL": "fast",
+    "TARGET_GROUP_LABEL": "church",
+    "TARGET_NAME_FIELD": "name",
+    "TARGET_GROUP_FIELD": "church__name",
+    "TARGET_PARTICIPANTS": "profiles__user",
+    "JOIN_EVENT": "fast_joined",
+    "LEAVE_EVENT": "fast_left",
+}
+
+# Celery (example_project/celery.py) is only used when ENGAGEMENT_ASYNC_FEED is on.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# S3 for `engagement_report --upload-s3` (the `[s3]` extra); unset means no upload.
+AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default=None)
+AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME", default=None)
+AWS_ACCESS_KEY_ID = env("AWS_ACCESS_KEY_ID", default=None)
+AWS_SECRET_ACCESS_KEY = env("AWS_SECRET_ACCESS_KEY", default=None)
+AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)

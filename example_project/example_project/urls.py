@@ -1,0 +1,28 @@
+"""URLs of the example project.
+
+``/admin/`` (with the engagement dashboard), ``/api/engagement/`` (the package's
+API) and, when drf-spectacular is installed, the OpenAPI schema at
+``/api/schema/`` and Swagger UI at ``/api/docs/``. The schema is served by this
+project; the Swagger UI page loads its JavaScript from a CDN, so it needs
+internet access while the schema does not.
+"""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/engagement/", include("django_engagement.urls")),
+    path("api-auth/", include("rest_framework.urls")),
+]
+
+if settings.HAS_SPECTACULAR:
+    from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+    urlpatterns += [
+        path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+        path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    ]

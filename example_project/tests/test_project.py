@@ -1,0 +1,70 @@
+"""The example project is wired as documented: checks, migrations, URLs, API."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from django_engagement.conf import engagement_settings
+from django_engagement.models import get_feed_model, get_target_model
+from hub.models import Fast
+
+
+def test_engagement_is_configured_for_fasts():
+    assert get_target_model() is Fast
+    assert engagement_settings.TARGET_LABEL == "fast"
+    assert engagement_settings.TARGET_GROUP_LABEL == "church"
+    assert engagement_settings.TARGET_PARTICIPANTS == "profiles__user"
+
+
+def test_system_checks_pass(db):
+    call_command("check", fail_level="WARNING")
+
+
+def test_no_missing_migrations(db):
+    call_command("makemigrations", check=True, dry_run=True, verbosity=0)
+
+
+def test_root_redirects_to_admin(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+
+
+def test_admin_answers_for_the_demo_superuser(seeded, client):
+    client.login(username="admin", password="admin")
+    assert client.get("/admin/").status_code == 200
+
+
+def test_openapi_schema_is_served_offline(client):
+    pytest.importorskip("drf_spectacular")
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert "/api/engagement/events/" in paths
+    assert "/api/engagement/activity-feed/" in paths
+
+
+def test_activity_feed_answers_with_the_users_items(seeded, client):
+    user = get_user_model().objects.get(username="user001")
+    client.login(username="user001", password="demo")
+    response = client.get("/api/engagement/activity-feed/")
+    assert response.status_code == 200
+    assert response.json()["count"] == get_feed_model().objects.filter(user=user).count()
+
+
+def test_activity_feed_basic_auth(seeded, client):
+    import base64
+
+    token = base64.b64encode(b"user001:demo").decode()
+    response = client.get("/api/engagement/activity-feed/", HTTP_AUTHORIZATION=f"Basic {token}")
+    assert response.status_code == 200
+
+
+def test_dashboard_report_answers_for_admin(seeded, client):
+    client.login(username="admin", password="admin")
+    response = client.get("/api/engagement/reports/dashboard/?days=30")
+    assert response.status_code == 200
+    client.logout()
+    assert client.get("/api/engagement/reports/dashboard/").status_code in (401, 403)
