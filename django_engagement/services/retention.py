@@ -1,0 +1,294 @@
+"""Retention: delete expired feed items (optionally archiving them) and purge old events.
+
+Usage::
+
+    from django_engagement import apply_retention, purge_events
+
+    result = apply_retention(dry_run=True)            # per-type counts, nothing deleted
+    apply_retention(archive_to="/var/backups/engagement")
+    purge_events(days=90)
+
+An item is expired when ``created_at < now - days``, with ``days`` taken from
+``FEED_RETENTION`` for its activity type (``FEED_RETENTION_DEFAULT`` otherwise).
+Deletion runs in bounded batches, each in its own transaction: select up to
+``batch_size`` ids through the ``(activity_type, created_at)`` or ``created_at``
+index, archive those rows (durably) if asked, then ``DELETE ... WHERE id IN``.
+A crash therefore loses at most the batch in flight, which is already archived.
+Batch deletes skip Django's per-object delete signals (that is what makes them
+set-based); listen to ``retention_applied`` instead.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from ..conf import engagement_settings
+from ..models import get_event_model, get_feed_model
+from ..signals import retention_applied
+from .archive import Archive, open_archive
+
+DEFAULT_BATCH_SIZE = 10_000
+# SQLite allows 32,766 bound parameters per statement; stay well below it.
+MAX_BATCH_SIZE = 20_000
+
+ProgressCallback = Callable[[str, int], None]
+
+
+@dataclass
+class RetentionResult:
+    """What ``apply_retention`` found and removed.
+
+    ``counts``: expired rows per activity type (in a dry run: what would go);
+    ``deleted``: rows actually deleted per type (empty in a dry run);
+    ``cutoffs``: the ``created_at`` bound used per type (rows strictly older expire);
+    ``archive``: where the deleted rows were written, or None.
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)
+    cutoffs: dict[str, datetime] = field(default_factory=dict)
+    dry_run: bool = False
+    archive: str | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class PurgeResult:
+    """What ``purge_events`` found and removed.
+
+    ``events``: events older than ``cutoff`` (deleted unless ``dry_run``);
+    ``feed_items_detached``: feed items whose ``event`` was (or would be) set to NULL.
+    """
+
+    cutoff: datetime
+    events: int = 0
+    feed_items_detached: int = 0
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """One retention rule: a filter on the feed table and the cutoff it uses."""
+
+    label: str
+    cutoff: datetime
+    condition: models.Q
+
+
+def known_activity_types() -> list[str]:
+    """Activity types the retention table names plus those present in the feed table."""
+    present = (
+        get_feed_model()
+        ._default_manager.order_by()
+        .values_list("activity_type", flat=True)
+        .distinct()
+    )
+    return sorted(set(engagement_settings.FEED_RETENTION) | set(present))
+
+
+def _policies(activity_type: str | None, older_than_days: int | None) -> list[_Policy]:
+    now = timezone.now()
+    table: dict[str, int] = engagement_settings.FEED_RETENTION
+    default_days: int = engagement_settings.FEED_RETENTION_DEFAULT
+
+    def cutoff(days: int) -> datetime:
+        return now - timedelta(days=older_than_days if older_than_days is not None else days)
+
+    if activity_type is not None:
+        if activity_type not in table:
+            Feed = get_feed_model()
+            if not Feed._default_manager.filter(activity_type=activity_type).exists():
+                known = ", ".join(known_activity_types())
+                raise ValueError(
+                    f"Unknown activity type {activity_type!r}; known types: {known or 'none'}."
+                )
+        when = cutoff(table.get(activity_type, default_days))
+        return [_Policy(activity_type, when, models.Q(activity_type=activity_type))]
+    policies = [
+        _Policy(name, cutoff(days), models.Q(activity_type=name))
+        for name, days in sorted(table.items())
+    ]
+    # Types missing from the table share the default: one pass over the
+    # created_at index instead of a DISTINCT over the whole table.
+    others = ~models.Q(activity_type__in=list(table)) if table else models.Q()
+    policies.append(_Policy("*", cutoff(default_days), others))
+    return policies
+
+
+def _expired(policy: _Policy) -> models.QuerySet:
+    Feed = get_feed_model()
+    return Feed._default_manager.filter(policy.condition, created_at__lt=policy.cutoff)
+
+
+def _delete_batch(model: type[models.Model], ids: list[int]) -> int:
+    """``DELETE ... WHERE id IN (ids)``; one statement, no per-object collection."""
+    queryset = model._default_manager.filter(pk__in=ids)
+    # _raw_delete skips the Collector, which would load every row to send
+    # pre/post_delete; the package's own FK (feed -> event) is handled by
+    # purge_events before it deletes.
+    return queryset._raw_delete(queryset.db)
+
+
+def _count_expired(policies: list[_Policy]) -> Counter[str]:
+    """Expired rows per activity type in one grouped query."""
+    expired = reduce(
+        or_, (policy.condition & models.Q(created_at__lt=policy.cutoff) for policy in policies)
+    )
+    rows = (
+        get_feed_model()
+        ._default_manager.filter(expired)
+        .order_by()
+        .values("activity_type")
+        .annotate(n=models.Count("pk"))
+        .values_list("activity_type", "n")
+    )
+    return Counter(dict(rows))
+
+
+def _delete_policy(
+    policy: _Policy,
+    *,
+    batch_size: int,
+    archive: Archive | None,
+    deleted: Counter[str],
+    on_batch: ProgressCallback | None,
+) -> None:
+    Feed = get_feed_model()
+    pk_name = Feed._meta.pk.attname
+    if archive is not None:
+        columns = [f.attname for f in Feed._meta.concrete_fields]
+    else:
+        columns = [pk_name, "activity_type", "created_at"]
+    queryset = _expired(policy).order_by("created_at")
+    done = 0
+    floor: datetime | None = None
+    while True:
+        # Keyset on created_at: each batch starts where the last one ended, so
+        # the index scan does not walk over the entries just deleted.
+        batch_qs = queryset if floor is None else queryset.filter(created_at__gte=floor)
+        with transaction.atomic(using=batch_qs.db):
+            rows = list(batch_qs.values(*columns)[:batch_size])
+            if not rows:
+                return
+            if archive is not None:
+                archive.write(rows)
+            _delete_batch(Feed, [row[pk_name] for row in rows])
+        deleted.update(row["activity_type"] for row in rows)
+        floor = rows[-1]["created_at"]
+        done += len(rows)
+        if on_batch is not None:
+            on_batch(policy.label, done)
+
+
+def apply_retention(
+    *,
+    dry_run: bool = False,
+    activity_type: str | None = None,
+    older_than_days: int | None = None,
+    archive_to: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_batch: ProgressCallback | None = None,
+) -> RetentionResult:
+    """Delete feed items past their retention, per activity type.
+
+    ``older_than_days`` overrides every type's days; ``activity_type`` limits the
+    run to one type (``ValueError`` when it is neither in ``FEED_RETENTION`` nor
+    in the table). ``archive_to`` (directory, ``.gz`` file or ``s3://bucket/prefix``)
+    keeps a copy of every deleted row, written before its batch is deleted.
+    ``on_batch(label, rows_done)`` is called after each batch (for progress lines).
+    Sends ``retention_applied(result=..., dry_run=...)`` after commit.
+    """
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(f"batch_size must be between 1 and {MAX_BATCH_SIZE}.")
+    if older_than_days is not None and older_than_days < 0:
+        raise ValueError("older_than_days must not be negative.")
+    policies = _policies(activity_type, older_than_days)
+    result = RetentionResult(
+        dry_run=dry_run,
+        cutoffs={policy.label: policy.cutoff for policy in policies},
+    )
+    # Every type the run has a rule for is listed, with 0 when nothing expired.
+    listed = dict.fromkeys((p.label for p in policies if p.label != "*"), 0)
+    if dry_run:
+        result.counts = dict(sorted({**listed, **_count_expired(policies)}.items()))
+    else:
+        deleted: Counter[str] = Counter()
+        archive = open_archive(archive_to, name="activity-feed") if archive_to else None
+        try:
+            for policy in policies:
+                _delete_policy(
+                    policy,
+                    batch_size=batch_size,
+                    archive=archive,
+                    deleted=deleted,
+                    on_batch=on_batch,
+                )
+        finally:
+            if archive is not None:
+                archive.close()
+        result.deleted = dict(sorted({**listed, **deleted}.items()))
+        result.counts = dict(result.deleted)
+        result.archive = archive.location if archive is not None else None
+    Feed = get_feed_model()
+    transaction.on_commit(
+        lambda: retention_applied.send(sender=Feed, result=result, dry_run=dry_run)
+    )
+    return result
+
+
+def purge_events(
+    days: int | None = None,
+    dry_run: bool = False,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_batch: ProgressCallback | None = None,
+) -> PurgeResult:
+    """Delete events with ``created_at < now - days`` (default ``EVENT_RETENTION_DAYS``).
+
+    Feed items pointing at a purged event stay, with ``event`` set to NULL: each
+    batch runs one ``UPDATE`` of the feed's FK and then one ``DELETE``, in one
+    transaction.
+    """
+    if days is None:
+        days = engagement_settings.EVENT_RETENTION_DAYS
+    if days < 0:
+        raise ValueError("days must not be negative.")
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(f"batch_size must be between 1 and {MAX_BATCH_SIZE}.")
+    Event = get_event_model()
+    Feed = get_feed_model()
+    result = PurgeResult(cutoff=timezone.now() - timedelta(days=days), dry_run=dry_run)
+    expired = Event._default_manager.filter(created_at__lt=result.cutoff)
+    if dry_run:
+        result.events = expired.count()
+        result.feed_items_detached = Feed._default_manager.filter(
+            event__in=expired.values("pk")
+        ).count()
+        return result
+    queryset = expired.order_by("created_at")
+    floor: datetime | None = None
+    while True:
+        batch_qs = queryset if floor is None else queryset.filter(created_at__gte=floor)
+        with transaction.atomic(using=batch_qs.db):
+            rows = list(batch_qs.values_list("pk", "created_at")[:batch_size])
+            if not rows:
+                return result
+            ids = [pk for pk, _ in rows]
+            result.feed_items_detached += Feed._default_manager.filter(event__in=ids).update(
+                event=None
+            )
+            result.events += _delete_batch(Event, ids)
+        floor = rows[-1][1]
+        if on_batch is not None:
+            on_batch("events", result.events)
