@@ -25,6 +25,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
+def no_tracking(engagement_settings):
+    """Creating users would record signup events; these tests count events exactly."""
+    engagement_settings.update(TRACK=dict.fromkeys(engagement_settings.TRACK, False))
+
+
+@pytest.fixture(autouse=True)
 def frozen_now(monkeypatch):
     """Retention cutoffs are computed from this fixed instant."""
     monkeypatch.setattr(retention.timezone, "now", lambda: NOW)
