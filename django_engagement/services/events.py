@@ -214,14 +214,8 @@ def _record(built: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
     return results
 
 
-def record_events(events: Iterable[dict[str, Any]]) -> list[AbstractEvent]:
-    """Record many events at once: all or nothing, one bulk insert per batch.
-
-    Each dict takes ``record_event``'s keywords (except ``request``) plus
-    ``ip_address`` and ``user_agent``. Returns the stored events in input order;
-    an item with an already used ``idempotency_key`` yields the original event.
-    ``ValidationError``/``PayloadTooLarge`` messages start with ``events[<index>]``.
-    """
+def store_events(events: Iterable[dict[str, Any]]) -> list[tuple[AbstractEvent, bool]]:
+    """``record_events`` that also says, per event, whether it is new (False: a replayed key)."""
     if not engagement_settings.ENABLED:
         return []
     Event = get_event_model()
@@ -232,7 +226,18 @@ def record_events(events: Iterable[dict[str, Any]]) -> list[AbstractEvent]:
         except ValidationError as exc:
             message = f"events[{index}]: {'; '.join(exc.messages)}"
             raise type(exc)(message, code=getattr(exc, "code", None)) from exc
-    return [event for event, _ in _record(built)] if built else []
+    return _record(built) if built else []
+
+
+def record_events(events: Iterable[dict[str, Any]]) -> list[AbstractEvent]:
+    """Record many events at once: all or nothing, one bulk insert per batch.
+
+    Each dict takes ``record_event``'s keywords (except ``request``) plus
+    ``ip_address`` and ``user_agent``. Returns the stored events in input order;
+    an item with an already used ``idempotency_key`` yields the original event.
+    ``ValidationError``/``PayloadTooLarge`` messages start with ``events[<index>]``.
+    """
+    return [event for event, _ in store_events(events)]
 
 
 def record_event(

@@ -533,14 +533,19 @@ class PopulateResult:
 
 
 def populate_feed(
-    *, user: Any = None, days_back: int = 30, dry_run: bool = False, batch_size: int = 1000
+    *,
+    user: Any = None,
+    days_back: int = 30,
+    dry_run: bool = False,
+    batch_size: int = 1000,
+    on_batch: Callable[[str, int], None] | None = None,
 ) -> PopulateResult:
     """Build feed items from the last ``days_back`` days of events, per ``FEED_RULES``.
 
     Idempotent: items that exist are skipped by the unique constraint, and the
     count is what the database really inserted. Events are read in primary-key
     batches, each written in its own transaction; ``dry_run`` rolls each batch back,
-    so its count is exact.
+    so its count is exact. ``on_batch("events", done)`` reports progress.
     """
     if days_back < 1:
         raise ValueError("days_back must be at least 1.")
@@ -554,7 +559,7 @@ def populate_feed(
             shared = [key for key, rule in table.items() if rule.recipients == PARTICIPANTS]
             events = events.filter(Q(user=user) | Q(event_type__in=shared))
     using = router.db_for_write(get_feed_model())
-    created = 0
+    created = done = 0
     last_pk = None
     while True:
         page = events if last_pk is None else events.filter(pk__gt=last_pk)
@@ -566,4 +571,7 @@ def populate_feed(
             if dry_run:
                 transaction.set_rollback(True, using=using)
         last_pk = batch[-1].pk
+        done += len(batch)
+        if on_batch is not None:
+            on_batch("events", done)
     return PopulateResult(created_count=created, start=start, end=end)

@@ -1,0 +1,65 @@
+"""``manage.py populate_activity_feeds``: build feed items from past events.
+
+::
+
+    manage.py populate_activity_feeds                    # every user, last 30 days
+    manage.py populate_activity_feeds --user-id 123 --days-back 90
+    manage.py populate_activity_feeds --dry-run
+
+A thin wrapper over ``django_engagement.services.feed.populate_feed``; safe to
+re-run (items that exist are skipped), so a second run creates nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ...services.feed import populate_feed
+from ..progress import Progress
+
+
+class Command(BaseCommand):
+    help = "Create activity feed items from past events according to ENGAGEMENT['FEED_RULES']."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--user-id", help="Only this user's feed (default: every user).")
+        parser.add_argument(
+            "--days-back", type=int, default=30, help="Use events of this many days (default 30)."
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count the items that would be created."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["days_back"] < 1:
+            raise CommandError("--days-back must be at least 1.")
+        user = None
+        if options["user_id"] is not None:
+            User = get_user_model()
+            try:
+                user = User._default_manager.get(pk=options["user_id"])
+            except (User.DoesNotExist, ValueError, TypeError):
+                raise CommandError(f"No user with id {options['user_id']!r}.") from None
+        progress = Progress(self.stdout, options["verbosity"])
+        try:
+            result = populate_feed(
+                user=user,
+                days_back=options["days_back"],
+                dry_run=options["dry_run"],
+                on_batch=progress.update,
+            )
+        finally:
+            progress.finish()
+        if options["verbosity"] < 1:
+            return
+        verb = "Would create" if options["dry_run"] else "Created"
+        scope = f" for user {user.get_username()}" if user is not None else ""
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{verb} {result.created_count:,} activity feed items{scope} from events "
+                f"between {result.start:%Y-%m-%d %H:%M} and {result.end:%Y-%m-%d %H:%M %Z}."
+            )
+        )
