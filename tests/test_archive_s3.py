@@ -1,0 +1,146 @@
+"""Retention archives on S3 (``--archive-to s3://bucket/prefix``) against moto on loopback."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from django_engagement.models import get_feed_model
+from django_engagement.services import retention
+from django_engagement.services.archive import ArchiveError
+from django_engagement.services.retention import apply_retention
+from tests.conftest import require_service
+
+BUCKET = "archives"
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        ThreadedMotoServer = None
+    require_service(ThreadedMotoServer is not None, "moto[server] is not installed")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(settings, s3_endpoint):
+    """AWS_* settings aimed at the moto server, and a client to inspect the bucket."""
+    import boto3
+
+    settings.AWS_S3_REGION_NAME = "us-east-1"
+    settings.AWS_ACCESS_KEY_ID = "testing"
+    settings.AWS_SECRET_ACCESS_KEY = "testing"
+    settings.AWS_S3_ENDPOINT_URL = s3_endpoint
+    client = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        endpoint_url=s3_endpoint,
+    )
+    client.create_bucket(Bucket=BUCKET)
+    yield client
+    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    client.delete_bucket(Bucket=BUCKET)
+
+
+@pytest.fixture
+def expired_items(user, engagement_settings):
+    engagement_settings.update(TRACK=dict.fromkeys(engagement_settings.TRACK, False))
+    Feed = get_feed_model()
+    old = timezone.now() - timedelta(days=400)
+    return Feed.objects.bulk_create(
+        [
+            Feed(user=user, activity_type="milestone", title=f"m{n}", created_at=old, data={"n": n})
+            for n in range(5)
+        ]
+        + [Feed(user=user, activity_type="milestone", title="recent")]
+    )
+
+
+def objects(client) -> dict[str, list[dict]]:
+    listed = client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    return {
+        item["Key"]: [
+            json.loads(line)
+            for line in gzip.decompress(
+                client.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+            ).splitlines()
+        ]
+        for item in listed
+    }
+
+
+def test_each_batch_is_one_object_under_a_run_prefix(s3, expired_items):
+    result = apply_retention(archive_to=f"s3://{BUCKET}/feed/", batch_size=2)
+
+    stored = objects(s3)
+    prefix = result.archive.removeprefix(f"s3://{BUCKET}/")
+    assert result.archive.startswith(f"s3://{BUCKET}/feed/activity-feed-")
+    assert sorted(stored) == [f"{prefix}part-0000{n}.jsonl.gz" for n in (1, 2, 3)]
+    assert [len(rows) for _, rows in sorted(stored.items())] == [2, 2, 1]
+    archived_ids = sorted(row["id"] for rows in stored.values() for row in rows)
+    assert archived_ids == sorted(item.pk for item in expired_items[:5])
+    assert get_feed_model().objects.get().title == "recent"
+
+
+def test_command_archives_to_s3(s3, expired_items):
+    out = io.StringIO()
+    call_command("cleanup_activity_feeds", "--archive-to", f"s3://{BUCKET}/nightly", stdout=out)
+
+    (key,) = objects(s3)
+    assert key.startswith("nightly/activity-feed-") and key.endswith("/part-00001.jsonl.gz")
+    assert f"Deleted 5 activity feed items. Archived to s3://{BUCKET}/nightly/" in out.getvalue()
+
+
+def test_missing_bucket_fails_before_anything_is_deleted(s3, expired_items):
+    with pytest.raises(CommandError) as excinfo:
+        call_command("cleanup_activity_feeds", "--archive-to", "s3://no-such-bucket/x")
+
+    assert "s3://no-such-bucket/x/" in str(excinfo.value)
+    assert str(excinfo.value).endswith("rows not archived were not deleted.")
+    assert get_feed_model().objects.count() == 6
+
+
+def test_upload_failure_mid_run_keeps_the_unarchived_rows(s3, expired_items, monkeypatch):
+    calls = []
+    real_open = retention.open_archive
+
+    def open_failing(target, *, name):
+        archive = real_open(target, name=name)
+        real_write = archive.write
+
+        def write(rows):
+            calls.append(len(rows))
+            if len(calls) == 2:
+                raise ArchiveError("simulated upload failure")
+            real_write(rows)
+
+        archive.write = write
+        return archive
+
+    monkeypatch.setattr(retention, "open_archive", open_failing)
+
+    with pytest.raises(ArchiveError):
+        apply_retention(archive_to=f"s3://{BUCKET}/feed", batch_size=2)
+
+    archived = [row["id"] for rows in objects(s3).values() for row in rows]
+    remaining = set(get_feed_model().objects.values_list("pk", flat=True))
+    assert len(archived) == 2
+    assert not set(archived) & remaining
+    assert len(remaining) == 4
