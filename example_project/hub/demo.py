@@ -5,7 +5,8 @@ and feed items in one transaction. Everything goes through ``bulk_create`` (and
 the M2M ``through`` model), which sends no ``post_save``/``m2m_changed``
 signals: the package's receivers stay quiet, so seeding 30,000 events takes
 seconds instead of recording each one through the fan-out path. The same
-``seed`` value gives the same data (timestamps are relative to "now").
+``seed`` value gives the same data within the same hour (the history ends at
+the start of the current hour).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from django.utils import timezone
 
 from django_engagement.conf import engagement_settings
 from django_engagement.models import EventAggregateDaily, get_event_model, get_feed_model
+from django_engagement.services.feed import MILESTONE_EVENT
 
 from .models import Church, Fast, Profile
 
@@ -94,6 +96,15 @@ class SeedResult:
 
 
 @dataclass
+class _Milestone:
+    fast: Fast
+    at: datetime
+    threshold: int
+    user_ids: list[int]
+    uuid: uuid.UUID
+
+
+@dataclass
 class _Membership:
     user_id: int
     profile_id: int
@@ -125,18 +136,21 @@ def seed(
     events: int = 30_000,
     days: int = 120,
     seed: int = 42,
+    now: datetime | None = None,
     progress: Progress | None = None,
 ) -> SeedResult:
     """Fill the database with demo data unless some is already there.
 
     ``events`` is the total number of events; it is raised to the number of
-    sign-up, join and leave events when those alone are more.
+    sign-up, join, leave and milestone events when those alone are more.
     """
     if has_demo_data():
         return SeedResult(skipped=True, **_counts())
     started = time.perf_counter()
     with transaction.atomic():
-        result = _Seeder(users=users, events=events, days=days, seed=seed, progress=progress).run()
+        result = _Seeder(
+            users=users, events=events, days=days, seed=seed, now=now, progress=progress
+        ).run()
     result.seconds = time.perf_counter() - started
     return result
 
@@ -174,13 +188,20 @@ def _counts() -> dict[str, int]:
 
 class _Seeder:
     def __init__(
-        self, *, users: int, events: int, days: int, seed: int, progress: Progress | None
+        self,
+        *,
+        users: int,
+        events: int,
+        days: int,
+        seed: int,
+        now: datetime | None,
+        progress: Progress | None,
     ) -> None:
         self.n_users = users
         self.n_events = events
         self.rng = random.Random(seed)
         self.uuid_rng = random.Random(seed + 1)
-        self.now = timezone.now().replace(microsecond=0)
+        self.now = now or timezone.now().replace(minute=0, second=0, microsecond=0)
         self.start = self.now - timedelta(days=days)
         self.progress = progress or (lambda label, done, total: None)
         self.Event = get_event_model()
@@ -188,6 +209,7 @@ class _Seeder:
         self.fast_type = ContentType.objects.get_for_model(Fast)
         self.join_event = engagement_settings.JOIN_EVENT
         self.leave_event = engagement_settings.LEAVE_EVENT
+        self.reached: list[_Milestone] = []
 
     def run(self) -> SeedResult:
         fasts = self.create_fasts()
@@ -370,6 +392,24 @@ class _Seeder:
                         **self.target(m.fast),
                     )
                 )
+        by_fast: dict[int, list[_Membership]] = {}
+        for m in memberships:
+            by_fast.setdefault(m.fast.pk, []).append(m)
+        self.reached = [
+            ms for fast in fasts for ms in self.milestones(fast, by_fast.get(fast.pk, []))
+        ]
+        rows += [
+            self.event(
+                MILESTONE_EVENT,
+                ms.at,
+                uuid=ms.uuid,
+                source="server",
+                title=f"{ms.fast.name} reached {ms.threshold} participants",
+                data={"threshold": ms.threshold, "count": ms.threshold},
+                **self.target(ms.fast),
+            )
+            for ms in self.reached
+        ]
         rows += self.activity(users, fasts, max(0, self.n_events - len(rows)))
         self.bulk(self.Event, rows, "Events")
         counts: dict[str, int] = {}
@@ -437,7 +477,7 @@ class _Seeder:
     def create_feed(self, users: list, memberships: list[_Membership], fasts: list[Fast]) -> int:
         event_ids = dict(
             self.Event._default_manager.filter(
-                event_type__in=[self.join_event, self.leave_event]
+                event_type__in=[self.join_event, self.leave_event, MILESTONE_EVENT]
             ).values_list("uuid", "pk")
         )
         rows = []
@@ -469,8 +509,20 @@ class _Seeder:
         by_fast: dict[int, list[_Membership]] = {}
         for m in memberships:
             by_fast.setdefault(m.fast.pk, []).append(m)
+        for ms in self.reached:
+            rows += [
+                self.feed_item(
+                    user_id,
+                    "milestone",
+                    ms.at,
+                    f"{ms.fast.name} reached {ms.threshold} participants",
+                    event_id=event_ids[ms.uuid],
+                    data={"fast_id": ms.fast.pk, "threshold": ms.threshold},
+                    **self.target(ms.fast),
+                )
+                for user_id in ms.user_ids
+            ]
         for fast in fasts:
-            rows += self.milestones(fast, by_fast.get(fast.pk, []))
             rows += self.reminders(fast, by_fast.get(fast.pk, []))
         rows += self.devotionals(users)
         self.bulk(self.Feed, rows, "Feed items")
@@ -482,30 +534,20 @@ class _Seeder:
             m for m in memberships if m.joined_at <= at and (m.left_at is None or m.left_at > at)
         ]
 
-    def milestones(self, fast: Fast, memberships: list[_Membership]) -> list:
-        """A ``milestone`` item for every participant when the count first reaches a threshold."""
+    def milestones(self, fast: Fast, memberships: list[_Membership]) -> list[_Milestone]:
+        """When the fast's participant count first reaches each ``MILESTONES`` threshold."""
         changes = sorted(
             [(m.joined_at, 1) for m in memberships]
             + [(m.left_at, -1) for m in memberships if m.left_at]
         )
         thresholds = sorted(engagement_settings.MILESTONES)
-        rows, count = [], 0
+        reached, count = [], 0
         for at, step in changes:
             count += step
             if thresholds and count >= thresholds[0]:
-                reached = thresholds.pop(0)
-                for m in self.participants(memberships, at):
-                    rows.append(
-                        self.feed_item(
-                            m.user_id,
-                            "milestone",
-                            at,
-                            f"{fast.name} reached {reached} participants",
-                            data={"fast_id": fast.pk, "threshold": reached},
-                            **self.target(fast),
-                        )
-                    )
-        return rows
+                participants = [m.user_id for m in self.participants(memberships, at)]
+                reached.append(_Milestone(fast, at, thresholds.pop(0), participants, self.uuid()))
+        return reached
 
     def reminders(self, fast: Fast, memberships: list[_Membership]) -> list:
         """A weekly ``fast_reminder`` to the participants while the fast runs."""

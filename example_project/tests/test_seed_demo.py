@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
@@ -10,6 +11,7 @@ from django.db.models import Count, Q
 
 from django_engagement.conf import engagement_settings
 from django_engagement.models import get_event_model, get_feed_model
+from hub import demo
 from hub.models import Church, Fast, Profile
 
 EVENT_TYPES = {
@@ -18,6 +20,7 @@ EVENT_TYPES = {
     "user_signed_up",
     "prayer_request_created",
     "devotional_viewed",
+    "milestone_reached",
 }
 ACTIVITY_TYPES = {"fast_join", "fast_leave", "milestone", "fast_reminder", "devotional_available"}
 
@@ -69,13 +72,29 @@ def test_feed_items_link_join_events_to_their_actor(seeded):
     assert all(item.target_type == "hub.fast" for item in joins)
 
 
-def test_same_seed_gives_same_data(seeded):
-    first = event_type_counts()
-    feed = get_feed_model().objects.count()
-    call_command("seed_demo", users=20, events=800, days=30, seed=7, flush=True, verbosity=0)
-    assert event_type_counts() == first
-    assert get_feed_model().objects.count() == feed
-    assert get_user_model().objects.count() == 21
+def test_same_seed_gives_same_data(db):
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+    def snapshot():
+        Event = get_event_model()
+        return (
+            list(Event.objects.order_by("uuid").values_list("uuid", "event_type", "created_at")),
+            list(
+                get_feed_model()
+                .objects.order_by("created_at", "user__username", "activity_type", "title")
+                .values_list("user__username", "activity_type", "created_at", "title", "is_read")
+            ),
+            list(Fast.objects.annotate(n=Count("profiles")).values_list("name", "n")),
+        )
+
+    demo.seed(users=15, events=400, days=20, seed=3, now=now)
+    first = snapshot()
+    demo.flush()
+    demo.seed(users=15, events=400, days=20, seed=3, now=now)
+    assert snapshot() == first
+    demo.flush()
+    demo.seed(users=15, events=400, days=20, seed=4, now=now)
+    assert snapshot() != first
 
 
 def test_second_run_without_flush_writes_nothing(seeded):
