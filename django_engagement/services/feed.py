@@ -306,7 +306,8 @@ def notify(
         event=event,
         data=data,
     )
-    with transaction.atomic(using=router.db_for_write(Feed)):
+    # savepoint=False: one statement for a queryset; chunks must all land or none.
+    with transaction.atomic(using=router.db_for_write(Feed), savepoint=False):
         if isinstance(recipients, models.QuerySet):
             user_ids = None
             count = _insert_select(template, recipients)
@@ -395,7 +396,7 @@ def fan_out(events: Sequence[AbstractEvent], *, user: Any = None) -> int:
                     )
                 )
     if actor_items:
-        with transaction.atomic(using=router.db_for_write(Feed)):
+        with transaction.atomic(using=router.db_for_write(Feed), savepoint=False):
             for activity_type, items in actor_items.items():
                 count = _insert_rows(items)
                 created += count
@@ -509,14 +510,12 @@ def mark_read(user: Any, *, ids: Iterable[int] | None = None) -> int:
     """
     Feed = get_feed_model()
     ids = None if ids is None else list(ids)
-    using = router.db_for_write(Feed)
-    with transaction.atomic(using=using):
-        count = Feed._default_manager.for_user(user).mark_read(ids)
-        if count:
-            transaction.on_commit(
-                lambda: feed_items_read.send(sender=Feed, user=user, count=count, ids=ids),
-                using=using,
-            )
+    count = Feed._default_manager.for_user(user).mark_read(ids)
+    if count:
+        transaction.on_commit(
+            lambda: feed_items_read.send(sender=Feed, user=user, count=count, ids=ids),
+            using=router.db_for_write(Feed),
+        )
     return count
 
 
