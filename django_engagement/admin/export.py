@@ -2,9 +2,10 @@
 
 Same columns as ``reports/export/``:
 ``id,created_at,event_type,user_id,anonymous_id,source,ip_address,payload``,
-where ``id`` is the event's public UUID (``event_id`` in the API) and
-``payload`` is the JSON of ``data``. Rows stream from a server-side iterator,
-so memory stays flat whatever the selection size.
+and the same formatting: ``id`` is the event's public UUID (``event_id`` in
+the API), ``created_at`` ISO 8601 with ``Z`` for UTC, ``payload`` compact JSON
+with sorted keys. Rows stream from a server-side iterator, so memory stays
+flat whatever the selection size.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -53,13 +53,13 @@ def event_csv_rows(queryset: QuerySet) -> Iterator[list[Any]]:
     for uuid, created_at, event_type, user_id, anonymous_id, source, ip, data in rows:
         yield [
             str(uuid),
-            created_at.isoformat(),
+            created_at.isoformat().replace("+00:00", "Z"),
             event_type,
             "" if user_id is None else user_id,
             anonymous_id,
             source,
             ip or "",
-            json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":")),
+            json.dumps(data, separators=(",", ":"), ensure_ascii=False, sort_keys=True),
         ]
 
 

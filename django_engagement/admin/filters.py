@@ -15,6 +15,11 @@ from django.utils.translation import gettext_lazy as _
 
 from ..conf import engagement_settings
 from ..models import EventAggregateDaily
+from ..services.aggregation import ALL as ALL_TYPES
+
+
+def distinct_types(queryset: QuerySet) -> set[str]:
+    return set(queryset.order_by().values_list("event_type", flat=True).distinct())
 
 
 class ValueListFilter(admin.SimpleListFilter):
@@ -36,14 +41,12 @@ class EventTypeListFilter(ValueListFilter):
     parameter_name = field_name = "event_type"
 
     def lookups(self, request: Any, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        types = engagement_settings.EVENT_TYPES
+        types = engagement_settings.EVENT_TYPES or distinct_types(
+            EventAggregateDaily.objects.exclude(event_type=ALL_TYPES)
+        )
         if not types:
-            types = EventAggregateDaily.objects.order_by().values_list("event_type", flat=True)
-            types = set(types.distinct()) or set(
-                model_admin.model._default_manager.order_by()
-                .values_list("event_type", flat=True)
-                .distinct()
-            )
+            # Nothing aggregated yet: the event table is young, so scanning it is cheap.
+            types = distinct_types(model_admin.model._default_manager.all())
         return [(event_type, event_type) for event_type in sorted(types)]
 
 
