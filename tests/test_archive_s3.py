@@ -144,3 +144,26 @@ def test_upload_failure_mid_run_keeps_the_unarchived_rows(s3, expired_items, mon
     assert len(archived) == 2
     assert not set(archived) & remaining
     assert len(remaining) == 4
+
+
+def test_restore_an_s3_run_as_the_guide_shows(s3, expired_items, tmp_path):
+    """The restore recipe of docs/guide/retention.md, step by step."""
+    from pathlib import Path
+
+    from django_engagement.services.archive import restore_archive, s3_client
+
+    before = list(get_feed_model().objects.order_by("pk").values())
+    result = apply_retention(archive_to=f"s3://{BUCKET}/engagement/feed", batch_size=2)
+    run_prefix = result.archive.removeprefix(f"s3://{BUCKET}/")
+    assert get_feed_model().objects.count() == 1
+
+    client = s3_client()
+    listing = client.list_objects_v2(Bucket=BUCKET, Prefix=run_prefix)
+    restored = 0
+    for item in sorted(listing.get("Contents", []), key=lambda item: item["Key"]):
+        part = Path(tmp_path) / Path(item["Key"]).name
+        client.download_file(BUCKET, item["Key"], str(part))
+        restored += restore_archive(part)
+
+    assert restored == 5
+    assert list(get_feed_model().objects.order_by("pk").values()) == before
