@@ -287,7 +287,7 @@ def test_days_follow_the_project_time_zone(quiet, db, settings):
 
 @pytest.mark.parametrize("days", [0, -1, MAX_DAYS + 1, "7", 7.0, True, None])
 def test_invalid_days_raise_value_error(days):
-    with pytest.raises(ValueError, match="days must be an integer between 1 and 366"):
+    with pytest.raises(ValueError, match="days must be an integer between 1 and 365"):
         build_dashboard(days)
 
 

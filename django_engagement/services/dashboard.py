@@ -47,7 +47,7 @@ from ..models import get_event_model, get_feed_model, get_target_model
 DAY_CHOICES = (7, 30, 90, 365)
 DEFAULT_DAYS = 7
 # Longest window build_dashboard accepts: one row per day is sent to the browser.
-MAX_DAYS = 366
+MAX_DAYS = 365
 TOP_LIMIT = 10
 
 
