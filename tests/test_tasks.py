@@ -1,0 +1,127 @@
+"""The Celery tasks: options, delegation to the services, eager retries."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from celery import Celery
+from celery._state import get_current_app
+from django.utils import timezone
+
+from django_engagement import record_event, tasks
+from django_engagement.conf import DEFAULTS
+from django_engagement.models import get_feed_model
+
+pytestmark = pytest.mark.django_db
+
+TASKS = [
+    tasks.fan_out_feed_task,
+    tasks.populate_feed_task,
+    tasks.apply_retention_task,
+    tasks.purge_events_task,
+    tasks.aggregate_daily_task,
+]
+
+
+@pytest.fixture(autouse=True)
+def no_receivers(engagement_settings):
+    engagement_settings.update(TRACK=dict.fromkeys(DEFAULTS["TRACK"], False))
+
+
+@pytest.fixture
+def eager_app():
+    """A Celery app that runs tasks in-process, made current for ``shared_task``."""
+    previous = get_current_app()
+    app = Celery("engagement-tests", set_as_current=True)
+    app.conf.update(task_always_eager=True)
+    yield app
+    previous.set_current()
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda task: task.name)
+def test_task_options(task):
+    assert task.name.startswith("django_engagement.tasks.")
+    assert task.autoretry_for == (Exception,)
+    assert (task.max_retries, task.retry_backoff, task.acks_late) == (3, True, True)
+
+
+def test_fan_out_task_is_idempotent(user, campaign, engagement_settings):
+    engagement_settings.update(FEED_RULES={"target_joined": None})
+    event = record_event("target_joined", user=user, target=campaign)
+    engagement_settings.update(FEED_RULES=None)
+    assert tasks.fan_out_feed_task([event.pk]) == 1
+    assert tasks.fan_out_feed_task([event.pk]) == 0
+    assert tasks.fan_out_feed_task([]) == 0
+    assert get_feed_model()._default_manager.get().event_id == event.pk
+
+
+def test_fan_out_retries_then_succeeds(eager_app, user, campaign, monkeypatch):
+    from django_engagement.services import feed
+
+    event = record_event("page_view", user=user)
+    calls = []
+    real = feed.fan_out_event_ids
+
+    def flaky(event_ids):
+        calls.append(event_ids)
+        if len(calls) < 3:
+            raise ConnectionError("database went away")
+        return real(event_ids)
+
+    monkeypatch.setattr(feed, "fan_out_event_ids", flaky)
+    assert tasks.fan_out_feed_task.delay([event.pk]).get() == 0
+    assert calls == [[event.pk]] * 3
+
+
+def test_fan_out_gives_up_after_three_retries(eager_app, monkeypatch):
+    from django_engagement.services import feed
+
+    calls = []
+
+    def broken(event_ids):
+        calls.append(event_ids)
+        raise ConnectionError("down")
+
+    monkeypatch.setattr(feed, "fan_out_event_ids", broken)
+    result = tasks.fan_out_feed_task.delay([1])
+    assert result.failed()
+    assert isinstance(result.result, ConnectionError)
+    assert len(calls) == 4  # the first try and 3 retries
+
+
+def test_populate_task(user, campaign, engagement_settings):
+    engagement_settings.update(FEED_RULES={"target_joined": None})
+    record_event("target_joined", user=user, target=campaign)
+    engagement_settings.update(FEED_RULES=None)
+    assert tasks.populate_feed_task(user_id=user.pk, days_back=7) == 1
+    assert tasks.populate_feed_task() == 0
+
+
+def test_maintenance_tasks_delegate(monkeypatch):
+    from django_engagement.services import aggregation, retention
+
+    calls = []
+    monkeypatch.setattr(retention, "apply_retention", lambda **kw: calls.append(("retention", kw)))
+    monkeypatch.setattr(retention, "purge_events", lambda days=None: calls.append(("purge", days)))
+    monkeypatch.setattr(
+        aggregation, "aggregate_daily", lambda day: calls.append(("aggregate", day))
+    )
+    tasks.apply_retention_task(dry_run=True, activity_type="fast_reminder")
+    tasks.purge_events_task()
+    tasks.purge_events_task(days=30)
+    tasks.aggregate_daily_task("2026-01-04")
+    tasks.aggregate_daily_task()
+    assert calls == [
+        ("retention", {"dry_run": True, "activity_type": "fast_reminder"}),
+        ("purge", None),
+        ("purge", 30),
+        ("aggregate", date(2026, 1, 4)),
+        ("aggregate", timezone.localdate() - timedelta(days=1)),
+    ]
+
+
+def test_maintenance_tasks_run_the_real_services(user):
+    tasks.purge_events_task(days=30)
+    tasks.aggregate_daily_task("2026-01-04")
+    tasks.apply_retention_task(dry_run=True)
