@@ -30,7 +30,10 @@ custom_site = admin.AdminSite(name="custom")
 setup_admin(custom_site)
 custom_site.register(get_user_model())
 custom_site.register(Campaign)
-urlpatterns = [path("custom-admin/", custom_site.urls)]
+# A site with the dashboard only (the host registers its own ModelAdmins, or none).
+bare_site = admin.AdminSite(name="bare")
+install_dashboard(bare_site)
+urlpatterns = [path("custom-admin/", custom_site.urls), path("bare-admin/", bare_site.urls)]
 
 
 @pytest.fixture
@@ -415,7 +418,17 @@ def test_setup_admin_serves_a_custom_admin_site(known, superuser_client):
     assert targets[0]["admin_url"] == f"/custom-admin/testapp/campaign/{lent.pk}/change/"
     assert targets[1]["admin_url"] is None  # a Course: not the target model
     assert f'href="/custom-admin/testapp/user/{alice.pk}/change/"' in response.content.decode()
-    assert superuser_client.get(changelist(get_event_model())).status_code == 200
+    opts = get_event_model()._meta
+    events_url = reverse(f"custom:{opts.app_label}_{opts.model_name}_changelist")
+    assert superuser_client.get(events_url).status_code == 200
     install_dashboard(custom_site)  # idempotent
     names = [getattr(p, "name", None) for p in custom_site.get_urls()]
     assert names.count("django_engagement_dashboard") == 1
+
+
+@pytest.mark.urls(__name__)
+def test_install_dashboard_alone_on_a_site_without_package_models(known, superuser_client):
+    response = superuser_client.get("/bare-admin/django_engagement/dashboard/")
+    assert response.status_code == 200
+    assert response.context["app_url"] is None
+    assert response.context["dashboard"]["totals"]["joins"] == 6

@@ -66,6 +66,14 @@ def _admin_url(site: AdminSite, model: Any, pk: Any) -> str | None:
         return None
 
 
+def _app_url(site: AdminSite) -> str | None:
+    """The Engagement app page, which exists only when a package model is registered."""
+    try:
+        return reverse("admin:app_list", args=[APP_LABEL], current_app=site.name)
+    except NoReverseMatch:
+        return None
+
+
 def dashboard_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
     """Render the charts page; the chart data is embedded with ``json_script``."""
     if not can_view_dashboard(request):
@@ -95,6 +103,7 @@ def dashboard_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
         "title": _("Engagement dashboard"),
         "app_label": APP_LABEL,
         "app_name": apps.get_app_config(APP_LABEL).verbose_name,
+        "app_url": _app_url(site),
         "days": days,
         "day_choices": DAY_CHOICES,
         "dashboard": data,
