@@ -43,7 +43,12 @@ demo: $(STAMP) ## Migrate and seed the example project (SQLite), then run it on 
 	@echo
 	cd example_project && DATABASE_URL=$(DEMO_DATABASE_URL) ../$(BIN)/python manage.py runserver $(DEMO_ADDR)
 
-test: test-package test-example ## Run the package suite and the example project's tests
+# Both suites run even when the first fails; the exit status reports either failure.
+test: $(STAMP) ## Run the package suite and the example project's tests
+	@status=0; \
+	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS) || status=$$?; \
+	(cd example_project && ../$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)) || status=$$?; \
+	exit $$status
 
 test-package: $(STAMP) ## Run the package suite (SQLite unless DATABASE_URL is set)
 	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
