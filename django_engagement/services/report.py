@@ -127,7 +127,7 @@ class _Period:
         """ISO 8601 in the project's time zone (the zone the day boundaries use)."""
         if moment is None:
             return None
-        return (timezone.localtime(moment, self.tz) if self.tz else moment).isoformat()
+        return (moment.astimezone(self.tz) if self.tz else moment).isoformat()
 
     def days(self) -> Iterator[date]:
         day = self.start
@@ -378,13 +378,14 @@ class _Report:
             )
             .iterator(chunk_size=CHUNK_SIZE)
         )
-        stamp, tz = self.period.stamp, self.period.tz
+        tz = self.period.tz
         for user_id, created_at, event_type, source, app_label, model, target_id, uuid in rows:
-            local = timezone.localtime(created_at, tz) if tz else created_at
+            # One conversion per row: this loop runs once per event of the period.
+            stamp = (created_at.astimezone(tz) if tz else created_at).isoformat()
             yield {
                 "user_id": user_id,
-                "timestamp": stamp(created_at),
-                "date": local.date().isoformat(),
+                "timestamp": stamp,
+                "date": stamp[:10],
                 "event_type": event_type,
                 "source": source,
                 "target_type": f"{app_label}.{model}" if app_label else None,

@@ -143,7 +143,8 @@ class Command(BaseCommand):
 
     def progress(self, section: str, rows: int, seconds: float) -> None:
         if self.verbosity >= 1:
-            self.stderr.write(f"{section}: {rows} rows in {seconds:.2f}s", style_func=str)
+            noun = "row" if rows == 1 else "rows"
+            self.stderr.write(f"{section}: {rows:,} {noun} in {seconds:.2f}s", style_func=str)
 
     @staticmethod
     def s3_key(prefix: str, name: str) -> str:
