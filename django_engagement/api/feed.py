@@ -1,7 +1,119 @@
-"""Placeholder: replaced by the activity feed viewset (issue 4)."""
+"""``activity-feed/``: the caller's own activity feed, read/unread state, admin rebuild.
 
-from rest_framework.viewsets import ViewSet
+::
+
+    GET  activity-feed/?is_read=false&page_size=50    paginated items, newest first
+    GET  activity-feed/<id>/                          one of the caller's items
+    GET  activity-feed/summary/                       counts and the 5 newest items
+    POST activity-feed/mark-read/  {"activity_ids": [1, 2]} | {"mark_all": true}
+    POST activity-feed/generate/   {"user_id": 7, "days_back": 30}   (staff only)
+
+Every request runs a fixed number of queries: targets are loaded with one
+query per target type (``with_targets()``), never per item.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils.translation import ngettext
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission, IsAdminUser, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ..models import get_feed_model
+from ..services.feed import feed_summary, mark_read, populate_feed
+from .filters import ActivityFeedFilterSet
+from .pagination import FeedPagination
+from .schema import extend_schema, extend_schema_view
+from .serializers import (
+    FeedItemSerializer,
+    FeedSummarySerializer,
+    GenerateFeedResultSerializer,
+    GenerateFeedSerializer,
+    MarkReadResultSerializer,
+    MarkReadSerializer,
+)
 
 
-class ActivityFeedViewSet(ViewSet):
-    pass
+@extend_schema_view(
+    list=extend_schema(summary="The caller's activity feed, newest first"),
+    retrieve=extend_schema(summary="One item of the caller's activity feed"),
+)
+class ActivityFeedViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The authenticated user's feed items; other users' items are invisible (404)."""
+
+    serializer_class = FeedItemSerializer
+    pagination_class = FeedPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ActivityFeedFilterSet
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.action == "generate":
+            return [IsAdminUser()]
+        return [IsAuthenticated()]
+
+    def get_queryset(self) -> QuerySet:
+        manager = get_feed_model()._default_manager
+        if getattr(self, "swagger_fake_view", False):
+            # Schema generation has no user; only the model is needed.
+            return manager.none()
+        return manager.for_user(self.request.user).with_targets().order_by("-created_at", "-pk")
+
+    @extend_schema(responses=FeedSummarySerializer, summary="Counts of the caller's feed")
+    @action(detail=False, methods=["get"], url_path="summary")
+    def summary(self, request: Request) -> Response:
+        return Response(feed_summary(request.user))
+
+    @extend_schema(
+        request=MarkReadSerializer,
+        responses=MarkReadResultSerializer,
+        summary="Mark some or all of the caller's items read",
+    )
+    @action(detail=False, methods=["post"], url_path="mark-read")
+    def mark_read(self, request: Request) -> Response:
+        serializer = self.validated(MarkReadSerializer, request.data)
+        ids = (
+            None
+            if serializer.validated_data.get("mark_all")
+            else serializer.validated_data["activity_ids"]
+        )
+        count = mark_read(request.user, ids=ids)
+        message = ngettext(
+            "Marked %(count)d item as read", "Marked %(count)d items as read", count
+        ) % {"count": count}
+        return Response(MarkReadResultSerializer({"message": message, "updated_count": count}).data)
+
+    @extend_schema(
+        request=GenerateFeedSerializer,
+        responses=GenerateFeedResultSerializer,
+        summary="Build a user's feed from their past events (staff only; idempotent)",
+    )
+    @action(detail=False, methods=["post"], url_path="generate")
+    def generate(self, request: Request) -> Response:
+        serializer = self.validated(GenerateFeedSerializer, request.data)
+        user = serializer.validated_data["user_id"]
+        result = populate_feed(user=user, days_back=serializer.validated_data["days_back"])
+        message = ngettext(
+            "Generated %(count)d activity feed item for user %(username)s",
+            "Generated %(count)d activity feed items for user %(username)s",
+            result.created_count,
+        ) % {"count": result.created_count, "username": user.get_username()}
+        body = {
+            "message": message,
+            "created_count": result.created_count,
+            "date_range": {"start": result.start, "end": result.end},
+        }
+        return Response(GenerateFeedResultSerializer(body).data, status=status.HTTP_200_OK)
+
+    @staticmethod
+    def validated(serializer_class: type, data: Any) -> Any:
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer

@@ -1,7 +1,188 @@
-"""Placeholder: replaced by the ingestion endpoint (issue 4)."""
+"""``POST events/``: the client ingestion endpoint, one event or a batch.
 
+Single::
+
+    POST events/  {"event_type": "page_view", "source": "web", "payload": {"page": "home"}}
+    201 {"event_id": "5b0c..."}
+
+Bulk (all or nothing, at most ``MAX_BATCH_SIZE``)::
+
+    POST events/  {"events": [{"event_type": "page_view"}, ...]}
+    201 {"events_created": 2, "event_ids": ["...", "..."]}
+
+The view validates and hands the events to ``record_events`` (one bulk
+INSERT), so a request costs the same number of queries whatever its size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+from rest_framework import status
+from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
+
+from ..conf import engagement_settings
+from ..models import get_event_model
+from ..services.events import record_events, request_context
+from .parsers import BoundedJSONParser
+from .permissions import ingest_permissions
+from .schema import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from .serializers import (
+    PAYLOAD_TOO_LARGE,
+    BulkEventsSerializer,
+    EventCreatedSerializer,
+    EventInSerializer,
+    EventsCreatedSerializer,
+)
+from .throttling import IngestRateThrottle
+
+ANON_ID_HEADER = "X-Client-ANON-ID"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+#: Room left in the 128-character key column for the ``:<index>`` suffix of bulk events.
+MAX_IDEMPOTENCY_HEADER_LENGTH = 120
+
+
+def _has_code(detail: Any, code: str) -> bool:
+    """Whether any error in a nested DRF error structure carries ``code``."""
+    if isinstance(detail, ErrorDetail):
+        return detail.code == code
+    if isinstance(detail, dict):
+        return any(_has_code(value, code) for value in detail.values())
+    if isinstance(detail, list):
+        return any(_has_code(value, code) for value in detail)
+    return False
+
+
+def _header(request: Request, name: str, max_length: int) -> str | None:
+    value = request.headers.get(name, "").strip()
+    if len(value) > max_length:
+        raise ValidationError(
+            {name: [_("Ensure this header has no more than %d characters.") % max_length]}
+        )
+    return value or None
 
 
 class EventIngestView(APIView):
-    pass
+    """Store client events. Permissions and rate come from ``ENGAGEMENT`` on each request.
+
+    Authentication is the host's (``REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]``);
+    an authenticated caller is linked to the events. With DRF's
+    ``SessionAuthentication`` a logged-in browser must send the CSRF token;
+    anonymous clients need none.
+    """
+
+    parser_classes = [BoundedJSONParser]
+
+    def get_permissions(self) -> list[BasePermission]:
+        return ingest_permissions()
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        return [IngestRateThrottle()]
+
+    @extend_schema(
+        operation_id="engagement_events_create",
+        summary="Record one event or a batch of events",
+        request=PolymorphicProxySerializer(
+            component_name="EventIngestRequest",
+            serializers=[EventInSerializer, BulkEventsSerializer],
+            resource_type_field_name=None,
+        ),
+        parameters=[
+            OpenApiParameter(
+                ANON_ID_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="anonymous_id for events that do not carry one.",
+            ),
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="idempotency_key of a single event; in a batch, event i "
+                "without its own key gets '<header>:<i>'. At most 120 characters.",
+            ),
+        ],
+        responses={
+            201: PolymorphicProxySerializer(
+                component_name="EventIngestResponse",
+                serializers=[EventCreatedSerializer, EventsCreatedSerializer],
+                resource_type_field_name=None,
+            ),
+            204: OpenApiResponse(description="ENABLED is False: nothing was stored."),
+            400: OpenApiResponse(description="Invalid fields, keyed by field (and index)."),
+            413: OpenApiResponse(description="A payload or the whole body is too large."),
+            415: OpenApiResponse(description="The body is not application/json."),
+            429: OpenApiResponse(description="INGEST_THROTTLE_RATE exceeded."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        if not engagement_settings.ENABLED:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        data = request.data
+        if not isinstance(data, dict):
+            message = _('Expected a JSON object: one event or {"events": [...]}.')
+            raise ValidationError({"non_field_errors": [message]})
+        bulk = "events" in data
+        serializer = (BulkEventsSerializer if bulk else EventInSerializer)(data=data)
+        if not serializer.is_valid():
+            too_large = _has_code(serializer.errors, PAYLOAD_TOO_LARGE)
+            return Response(
+                serializer.errors,
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+                if too_large
+                else status.HTTP_400_BAD_REQUEST,
+            )
+        anonymous_id = _header(request, ANON_ID_HEADER, 128)
+        header_key = _header(
+            request,
+            IDEMPOTENCY_HEADER,
+            MAX_IDEMPOTENCY_HEADER_LENGTH if bulk else 128,
+        )
+        items = serializer.validated_data["events"] if bulk else [serializer.validated_data]
+        events = [
+            self.event_kwargs(
+                attrs,
+                anonymous_id=anonymous_id,
+                idempotency_key=(f"{header_key}:{index}" if bulk else header_key)
+                if header_key
+                else None,
+            )
+            for index, attrs in enumerate(items)
+        ]
+        replayed = self.all_replayed(events)
+        context = request_context(request)
+        stored = record_events([{**event, **context} for event in events])
+        ids = [str(event.uuid) for event in stored]
+        body = {"events_created": len(ids), "event_ids": ids} if bulk else {"event_id": ids[0]}
+        headers = {REPLAYED_HEADER: "true"} if replayed else None
+        return Response(body, status=status.HTTP_201_CREATED, headers=headers)
+
+    @staticmethod
+    def event_kwargs(
+        attrs: dict[str, Any], *, anonymous_id: str | None, idempotency_key: str | None
+    ) -> dict[str, Any]:
+        """``record_event`` keyword arguments of one validated event; headers fill gaps."""
+        return {
+            "event_type": attrs["event_type"],
+            "source": attrs["source"],
+            "data": attrs["payload"],
+            "anonymous_id": attrs.get("anonymous_id") or anonymous_id,
+            "idempotency_key": attrs.get("idempotency_key") or idempotency_key,
+            "timestamp": attrs.get("timestamp"),
+        }
+
+    @staticmethod
+    def all_replayed(events: list[dict[str, Any]]) -> bool:
+        """Whether every event's idempotency key is already stored (one query, or none)."""
+        keys = {event["idempotency_key"] for event in events}
+        if None in keys:
+            return False
+        manager = get_event_model()._default_manager
+        return manager.filter(idempotency_key__in=keys).count() == len(keys)

@@ -1,0 +1,272 @@
+"""Request and response serializers of the ingestion and activity feed endpoints.
+
+Request serializers validate only: views hand ``validated_data`` to the
+services. Every request serializer rejects fields it does not know, so a typo
+(``payloda``) is a 400 naming the field instead of data silently dropped.
+Response serializers describe exactly what the views return, so the OpenAPI
+schema (drf-spectacular) matches the wire format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from .. import validators
+from ..conf import engagement_settings
+from ..services.feed import serialize_feed_item
+from .schema import extend_schema_field
+
+#: Deepest nesting accepted in an event payload; real payloads are flat.
+MAX_PAYLOAD_DEPTH = 32
+#: Most feed item ids accepted by one ``mark-read`` request.
+MAX_MARK_READ_IDS = 1000
+#: How far in the future a client clock may put an event.
+MAX_CLOCK_SKEW = timedelta(days=1)
+#: Error code of an oversize payload; the ingestion view answers 413 for it.
+PAYLOAD_TOO_LARGE = "payload_too_large"
+
+UNKNOWN_FIELD_HINTS = {"data": _("Unknown field; send the event data as 'payload'.")}
+
+
+class StrictFieldsMixin:
+    """Reject keys that are not declared fields, each one named in the errors."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown: dict[str, list[str]] = {}
+        if isinstance(data, Mapping):
+            unknown = {
+                key: [str(UNKNOWN_FIELD_HINTS.get(key, _("Unknown field.")))]
+                for key in data
+                if key not in self.fields
+            }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**unknown, **exc.detail}) from exc
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+class StrictCharField(serializers.CharField):
+    """A ``CharField`` that refuses numbers and booleans instead of stringifying them."""
+
+    default_error_messages = {"not_a_string": _("Not a valid string.")}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+def nesting_depth(value: Any) -> int:
+    """Depth of nested objects/arrays, computed without recursion."""
+    depth, level = 0, [value]
+    while level:
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            break
+        depth += 1
+        if depth > MAX_PAYLOAD_DEPTH:
+            break
+        level = [
+            child
+            for container in containers
+            for child in (container.values() if isinstance(container, dict) else container)
+        ]
+    return depth
+
+
+class PayloadField(serializers.DictField):
+    """A JSON object of at most ``MAX_EVENT_SIZE`` bytes (compact UTF-8) and 32 levels."""
+
+    default_error_messages = {
+        "too_deep": _("Payload is nested more than {max_depth} levels deep."),
+    }
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.fail("not_a_dict", input_type=type(data).__name__)
+        if nesting_depth(data) > MAX_PAYLOAD_DEPTH:
+            self.fail("too_deep", max_depth=MAX_PAYLOAD_DEPTH)
+        try:
+            validators.validate_payload_size(data)
+        except validators.PayloadTooLarge as exc:
+            raise serializers.ValidationError(exc.messages, code=PAYLOAD_TOO_LARGE) from exc
+        return data
+
+
+class EventInSerializer(StrictFieldsMixin, serializers.Serializer):
+    """One client event. ``payload`` is stored as the event's ``data``."""
+
+    event_type = StrictCharField(
+        max_length=64,
+        trim_whitespace=False,
+        help_text=_("Code matching EVENT_TYPES (default: ^[a-z][a-z0-9_.:-]{0,63}$)."),
+    )
+    source = StrictCharField(
+        max_length=16, default="web", help_text=_("One of SOURCES; defaults to 'web'.")
+    )
+    payload = PayloadField(
+        default=dict, help_text=_("JSON object of at most MAX_EVENT_SIZE bytes (compact UTF-8).")
+    )
+    anonymous_id = StrictCharField(
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        help_text=_("Client-generated id; the X-Client-ANON-ID header is the alternative."),
+    )
+    idempotency_key = StrictCharField(
+        max_length=128,
+        required=False,
+        help_text=_("A retry with the same key stores nothing and returns the original event."),
+    )
+    timestamp = serializers.DateTimeField(
+        required=False,
+        help_text=_("When the event happened (ISO 8601); defaults to when it is received."),
+    )
+
+    def validate_event_type(self, value: str) -> str:
+        return _run_django_validator(validators.validate_event_type, value)
+
+    def validate_source(self, value: str) -> str:
+        return _run_django_validator(validators.validate_source, value)
+
+    def validate_timestamp(self, value: Any) -> Any:
+        if value > timezone.now() + MAX_CLOCK_SKEW:
+            raise serializers.ValidationError(_("Timestamp is more than a day in the future."))
+        return value
+
+
+def _run_django_validator(validator: Any, value: Any) -> Any:
+    try:
+        validator(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages, code=exc.code) from exc
+    return value
+
+
+class BulkEventsSerializer(StrictFieldsMixin, serializers.Serializer):
+    """``{"events": [...]}``: 1 to ``MAX_BATCH_SIZE`` events, errors keyed by index."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "events": serializers.ListField(
+                child=EventInSerializer(),
+                allow_empty=False,
+                max_length=engagement_settings.MAX_BATCH_SIZE,
+                help_text=_("1 to MAX_BATCH_SIZE events; stored all or nothing."),
+            )
+        }
+
+
+class EventCreatedSerializer(serializers.Serializer):
+    event_id = serializers.UUIDField(help_text=_("Public id of the stored event."))
+
+
+class EventsCreatedSerializer(serializers.Serializer):
+    events_created = serializers.IntegerField()
+    event_ids = serializers.ListField(
+        child=serializers.UUIDField(), help_text=_("In the order the events were sent.")
+    )
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "integer"}, {"type": "string"}], "nullable": True},
+)
+class TargetIdField(serializers.ReadOnlyField):
+    """The target's primary key: a number for integer keys, a string otherwise (UUID)."""
+
+
+class FeedItemSerializer(serializers.Serializer):
+    """Seed 004's feed item; the dict itself comes from ``serialize_feed_item``."""
+
+    id = serializers.IntegerField(read_only=True)
+    activity_type = serializers.CharField(read_only=True)
+    activity_type_display = serializers.CharField(read_only=True)
+    title = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    is_read = serializers.BooleanField(read_only=True)
+    read_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    age_display = serializers.CharField(read_only=True, help_text=_("e.g. '2h ago'."))
+    data = serializers.DictField(read_only=True)
+    target_type = serializers.CharField(
+        read_only=True, allow_null=True, help_text=_("'app_label.model' of the target.")
+    )
+    target_id = TargetIdField(help_text=_("Primary key of the target."))
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return serialize_feed_item(instance)
+
+
+class FeedSummarySerializer(serializers.Serializer):
+    total_items = serializers.IntegerField()
+    unread_count = serializers.IntegerField()
+    read_count = serializers.IntegerField()
+    activity_types = serializers.DictField(
+        child=serializers.IntegerField(), help_text=_("Item count per activity type.")
+    )
+    recent_activity = FeedItemSerializer(many=True, help_text=_("The 5 newest items."))
+
+
+class MarkReadSerializer(StrictFieldsMixin, serializers.Serializer):
+    """Either ``activity_ids`` or ``mark_all: true``, not both."""
+
+    activity_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        max_length=MAX_MARK_READ_IDS,
+        required=False,
+        help_text=_("Ids of the caller's items; other users' ids are ignored."),
+    )
+    mark_all = serializers.BooleanField(required=False, help_text=_("Mark every unread item."))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        mark_all = attrs.get("mark_all", False)
+        if mark_all and "activity_ids" in attrs:
+            raise serializers.ValidationError(_("Send activity_ids or mark_all, not both."))
+        if not mark_all and "activity_ids" not in attrs:
+            raise serializers.ValidationError(
+                _("Send activity_ids (a list of ids) or mark_all: true.")
+            )
+        return attrs
+
+
+class MarkReadResultSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    updated_count = serializers.IntegerField()
+
+
+class UserField(serializers.PrimaryKeyRelatedField):
+    """Primary key of any user of ``AUTH_USER_MODEL``, resolved per request."""
+
+    def get_queryset(self) -> Any:
+        return get_user_model()._default_manager.all()
+
+
+class GenerateFeedSerializer(StrictFieldsMixin, serializers.Serializer):
+    user_id = UserField(help_text=_("Primary key of the user whose feed is (re)built."))
+    days_back = serializers.IntegerField(
+        min_value=1, max_value=3650, default=30, help_text=_("Events of this many past days.")
+    )
+
+
+class DateRangeSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class GenerateFeedResultSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    created_count = serializers.IntegerField()
+    date_range = DateRangeSerializer()

@@ -1,0 +1,32 @@
+"""Rate limit of the ingestion endpoint, configured by ``INGEST_THROTTLE_RATE``.
+
+The rate comes from ``ENGAGEMENT["INGEST_THROTTLE_RATE"]`` (DRF's
+``"120/min"`` syntax; ``None`` switches throttling off) rather than from
+``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``, and is read when the throttle is
+built, i.e. on every request, so ``override_settings`` takes effect at once.
+History lives in Django's default cache under the scope ``engagement_ingest``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.throttling import SimpleRateThrottle
+
+from ..conf import engagement_settings
+
+
+class IngestRateThrottle(SimpleRateThrottle):
+    """One budget per client: the user id when authenticated, else the client IP."""
+
+    scope = "engagement_ingest"
+
+    def get_rate(self) -> str | None:
+        return engagement_settings.INGEST_THROTTLE_RATE
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        if request.user and request.user.is_authenticated:
+            ident = f"user-{request.user.pk}"
+        else:
+            ident = self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
