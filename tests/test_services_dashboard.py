@@ -161,8 +161,9 @@ def expected_week(known: dict) -> dict:
 
 
 def test_week_exact(known, django_assert_num_queries):
-    # 6 grouped queries + one name query per content type among the top targets (2).
-    with django_assert_num_queries(8):
+    # 6 grouped queries, then usernames, content types and one name query per
+    # content type among the top targets (campaign and course).
+    with django_assert_num_queries(10):
         result = build_dashboard(7)
     assert result == expected_week(known)
 
@@ -224,7 +225,7 @@ def test_query_count_does_not_grow_with_data(known, django_user_model, django_as
         for n, (user, campaign) in enumerate(zip(extra_users, campaigns, strict=True))
         for event_type in ("target_joined", "target_left", "page_view")
     )
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(10):
         result = build_dashboard(365)
     assert len(result["top_users"]) == len(result["top_targets"]) == 10
     assert result["totals"]["events"] == 17 + 36
@@ -295,3 +296,18 @@ def test_window_dates_are_iso(known):
     result = build_dashboard(365)
     assert date.fromisoformat(result["start"]) == timezone.localdate() - timedelta(days=364)
     assert len(result["joins_leaves_per_day"]) == 365
+
+
+def test_joins_without_target_are_not_a_top_target(known):
+    Event = get_event_model()
+    Event._default_manager.bulk_create(
+        Event(event_type="target_joined", user=known["dave"], created_at=local_noon(0))
+        for _ in range(5)
+    )
+    result = build_dashboard(7)
+    assert result["totals"]["joins"] == 11
+    assert [(row["name"], row["count"]) for row in result["top_targets"]] == [
+        ("Great Lent", 3),
+        ("Bible Study 101", 2),
+        ("Advent", 1),
+    ]
