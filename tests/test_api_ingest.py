@@ -228,8 +228,8 @@ def test_bulk_extra_top_level_key_is_rejected(api_client):
 # Disabled, oversize
 
 
-def test_disabled_answers_204_before_parsing(api_client, engagement_settings):
-    engagement_settings.update(ENABLED=False)
+def test_disabled_answers_204_before_parsing_and_throttling(api_client, engagement_settings):
+    engagement_settings.update(ENABLED=False, INGEST_THROTTLE_RATE="1/min")
 
     good = post(api_client, {"event_type": "page_view"})
     garbage = post_raw(api_client, b"{not json")

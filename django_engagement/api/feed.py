@@ -29,7 +29,7 @@ from ..models import get_feed_model
 from ..services.feed import feed_summary, mark_read, populate_feed
 from .filters import ActivityFeedFilterSet
 from .pagination import FeedPagination
-from .schema import extend_schema, extend_schema_view
+from .schema import error_responses, extend_schema, extend_schema_view
 from .serializers import (
     FeedItemSerializer,
     FeedSummarySerializer,
@@ -41,8 +41,16 @@ from .serializers import (
 
 
 @extend_schema_view(
-    list=extend_schema(summary="The caller's activity feed, newest first"),
-    retrieve=extend_schema(summary="One item of the caller's activity feed"),
+    list=extend_schema(
+        summary="The caller's activity feed, newest first",
+        description="Paginated (page, page_size <= 100); targets cost one query per type.",
+        responses={200: FeedItemSerializer(many=True), **error_responses(400, 403, 404)},
+    ),
+    retrieve=extend_schema(
+        summary="One item of the caller's activity feed",
+        description="Another user's item is a 404.",
+        responses={200: FeedItemSerializer, **error_responses(403, 404)},
+    ),
 )
 class ActivityFeedViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
@@ -66,15 +74,20 @@ class ActivityFeedViewSet(
             return manager.none()
         return manager.for_user(self.request.user).with_targets().order_by("-created_at", "-pk")
 
-    @extend_schema(responses=FeedSummarySerializer, summary="Counts of the caller's feed")
+    @extend_schema(
+        responses={200: FeedSummarySerializer, **error_responses(403)},
+        summary="Counts of the caller's feed",
+        description="Totals by read state and activity type, and the 5 newest items.",
+    )
     @action(detail=False, methods=["get"], url_path="summary")
     def summary(self, request: Request) -> Response:
         return Response(feed_summary(request.user))
 
     @extend_schema(
         request=MarkReadSerializer,
-        responses=MarkReadResultSerializer,
+        responses={200: MarkReadResultSerializer, **error_responses(400, 403)},
         summary="Mark some or all of the caller's items read",
+        description="Other users' ids are ignored and not counted; read items stay as they are.",
     )
     @action(detail=False, methods=["post"], url_path="mark-read")
     def mark_read(self, request: Request) -> Response:
@@ -92,8 +105,10 @@ class ActivityFeedViewSet(
 
     @extend_schema(
         request=GenerateFeedSerializer,
-        responses=GenerateFeedResultSerializer,
-        summary="Build a user's feed from their past events (staff only; idempotent)",
+        responses={200: GenerateFeedResultSerializer, **error_responses(400, 403)},
+        summary="Build a user's feed from their past events (staff only)",
+        description="Applies FEED_RULES to the user's events of the last days_back days; "
+        "idempotent: a second call creates 0 items.",
     )
     @action(detail=False, methods=["post"], url_path="generate")
     def generate(self, request: Request) -> Response:

@@ -19,6 +19,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext_lazy as _
 
+from .schema import extend_schema_field
+
 
 class DateOrDateTimeField(forms.Field):
     """Parses ``2024-01-01`` to a ``date`` and ``2024-01-01T10:00:00Z`` to a ``datetime``."""
@@ -41,6 +43,9 @@ class DateOrDateTimeField(forms.Field):
         return parsed
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+)
 class CreatedAtBoundFilter(django_filters.Filter):
     """``created_at`` from (``end=False``, inclusive) or until (``end=True``) a moment or day."""
 

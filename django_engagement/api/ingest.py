@@ -32,7 +32,13 @@ from ..models import get_event_model
 from ..services.events import record_events, request_context
 from .parsers import BoundedJSONParser
 from .permissions import ingest_permissions
-from .schema import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from .schema import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    error_responses,
+    extend_schema,
+)
 from .serializers import (
     PAYLOAD_TOO_LARGE,
     BulkEventsSerializer,
@@ -84,7 +90,8 @@ class EventIngestView(APIView):
         return ingest_permissions()
 
     def get_throttles(self) -> list[BaseThrottle]:
-        return [IngestRateThrottle()]
+        # Disabled ingestion stores nothing, so there is nothing to rate-limit.
+        return [IngestRateThrottle()] if engagement_settings.ENABLED else []
 
     @extend_schema(
         operation_id="engagement_events_create",
@@ -116,10 +123,7 @@ class EventIngestView(APIView):
                 resource_type_field_name=None,
             ),
             204: OpenApiResponse(description="ENABLED is False: nothing was stored."),
-            400: OpenApiResponse(description="Invalid fields, keyed by field (and index)."),
-            413: OpenApiResponse(description="A payload or the whole body is too large."),
-            415: OpenApiResponse(description="The body is not application/json."),
-            429: OpenApiResponse(description="INGEST_THROTTLE_RATE exceeded."),
+            **error_responses(400, 403, 413, 415, 429),
         },
     )
     def post(self, request: Request) -> Response:

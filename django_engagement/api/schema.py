@@ -18,8 +18,11 @@ from __future__ import annotations
 from importlib.util import find_spec
 from typing import Any
 
+from rest_framework import serializers
+
 __all__ = [
     "SPECTACULAR_INSTALLED",
+    "ErrorDetailSerializer",
     "OpenApiExample",
     "OpenApiParameter",
     "OpenApiResponse",
@@ -28,6 +31,7 @@ __all__ = [
     "extend_schema",
     "extend_schema_field",
     "extend_schema_view",
+    "error_responses",
     "inline_serializer",
 ]
 
@@ -67,3 +71,35 @@ else:
 
     def inline_serializer(*args: Any, **kwargs: Any) -> None:  # type: ignore[no-redef]
         return None
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    """DRF's ``{"detail": "..."}`` body of 401/403/404/405/413/415/429 answers."""
+
+    detail = serializers.CharField()
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input: an object of field (or query parameter) name -> list of messages; "
+    "nested per index for lists.",
+    401: "Not authenticated (with an authentication class that sends WWW-Authenticate).",
+    403: "Not authenticated, or not allowed.",
+    404: "Not found, or not the caller's.",
+    413: "Too large: {'detail': ...} for the whole body, or field errors for a payload.",
+    415: "The body is not application/json.",
+    429: "Rate limit exceeded; Retry-After tells when to retry.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, Any]:
+    """OpenAPI ``responses`` entries for the given error statuses, with their bodies.
+
+    ``extend_schema(responses={200: MySerializer, **error_responses(400, 403)})``
+    """
+    return {
+        status: OpenApiResponse(
+            OpenApiTypes.OBJECT if status in (400, 413) else ErrorDetailSerializer,
+            description=ERROR_DESCRIPTIONS[status],
+        )
+        for status in statuses
+    }

@@ -171,10 +171,14 @@ class BulkEventsSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class EventCreatedSerializer(serializers.Serializer):
+    """Answer to a single event."""
+
     event_id = serializers.UUIDField(help_text=_("Public id of the stored event."))
 
 
 class EventsCreatedSerializer(serializers.Serializer):
+    """Answer to a batch; ``event_ids`` is in request order."""
+
     events_created = serializers.IntegerField()
     event_ids = serializers.ListField(
         child=serializers.UUIDField(), help_text=_("In the order the events were sent.")
@@ -211,6 +215,8 @@ class FeedItemSerializer(serializers.Serializer):
 
 
 class FeedSummarySerializer(serializers.Serializer):
+    """Counts of the caller's whole feed and its 5 newest items."""
+
     total_items = serializers.IntegerField()
     unread_count = serializers.IntegerField()
     read_count = serializers.IntegerField()
@@ -243,10 +249,13 @@ class MarkReadSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class MarkReadResultSerializer(serializers.Serializer):
+    """How many unread items of the caller became read."""
+
     message = serializers.CharField()
     updated_count = serializers.IntegerField()
 
 
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}]})
 class UserField(serializers.PrimaryKeyRelatedField):
     """Primary key of any user of ``AUTH_USER_MODEL``, resolved per request."""
 
@@ -255,6 +264,8 @@ class UserField(serializers.PrimaryKeyRelatedField):
 
 
 class GenerateFeedSerializer(StrictFieldsMixin, serializers.Serializer):
+    """Whose feed to build, from how many past days of events."""
+
     user_id = UserField(help_text=_("Primary key of the user whose feed is (re)built."))
     days_back = serializers.IntegerField(
         min_value=1, max_value=3650, default=30, help_text=_("Events of this many past days.")
@@ -262,11 +273,15 @@ class GenerateFeedSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class DateRangeSerializer(serializers.Serializer):
+    """The window of events ``generate`` read: ``[start, end)``."""
+
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
 
 
 class GenerateFeedResultSerializer(serializers.Serializer):
+    """How many feed items ``generate`` created (0 when run again)."""
+
     message = serializers.CharField()
     created_count = serializers.IntegerField()
     date_range = DateRangeSerializer()
