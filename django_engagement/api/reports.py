@@ -1,23 +1,240 @@
-"""Placeholder: replaced by the admin report endpoints (issue 5)."""
+"""Admin report endpoints (``REPORT_PERMISSION_CLASSES``, admin only by default).
 
+::
+
+    GET reports/daily-summary/?date=2026-01-04
+    GET reports/active-users/?date=2026-01-04
+    GET reports/top/?key=service_id&date_from=2026-01-01&date_to=2026-01-04&limit=20
+    GET reports/export/?date=2026-01-04&event_type=page_view&limit=10000   (streaming CSV)
+    GET reports/dashboard/?days=7
+
+Query parameters are validated by small serializers, so a bad value is a 400
+naming the parameter. Each view costs a fixed number of queries; the numbers
+come from ``services.reports`` and ``services.dashboard``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from itertools import islice
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from rest_framework import serializers
+from rest_framework.permissions import BasePermission
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..services import reports
+from ..services.aggregation import today
+from ..services.dashboard import build_dashboard
+from .permissions import report_permissions
+from .schema import OpenApiTypes, extend_schema, inline_serializer
 
-class DailySummaryView(APIView):
-    pass
-
-
-class ActiveUsersView(APIView):
-    pass
-
-
-class TopValuesView(APIView):
-    pass
-
-
-class EventExportView(APIView):
-    pass
+DEFAULT_TOP_DAYS = 30
+MAX_EXPORT_ROWS = 1_000_000
+MAX_DASHBOARD_DAYS = 365
+CSV_CHUNK_ROWS = 500
 
 
-class DashboardView(APIView):
-    pass
+class DayQuery(serializers.Serializer):
+    date = serializers.DateField(
+        required=False, help_text="Calendar day (YYYY-MM-DD) in TIME_ZONE; default today."
+    )
+
+
+class TopQuery(serializers.Serializer):
+    key = serializers.RegexField(
+        reports.PAYLOAD_KEY_RE,
+        help_text="Payload key to rank values of.",
+        error_messages={"invalid": "Use 1 to 64 letters, digits or underscores."},
+    )
+    date_from = serializers.DateField(
+        required=False,
+        help_text=f"First day (inclusive); default date_to - {DEFAULT_TOP_DAYS - 1}.",
+    )
+    date_to = serializers.DateField(
+        required=False, help_text="Last day (inclusive); default today."
+    )
+    limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs.setdefault("date_to", today())
+        attrs.setdefault("date_from", attrs["date_to"] - timedelta(days=DEFAULT_TOP_DAYS - 1))
+        if attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"date_from": "Must be on or before date_to."})
+        return attrs
+
+
+class ExportQuery(serializers.Serializer):
+    date = serializers.DateField(
+        required=False, help_text="Only events of this day (YYYY-MM-DD); default all days."
+    )
+    event_type = serializers.RegexField(
+        r"^[A-Za-z0-9_.:-]{1,64}$",
+        required=False,
+        help_text="Only events of this type.",
+        error_messages={"invalid": "Not a valid event type code."},
+    )
+    limit = serializers.IntegerField(
+        required=False, default=10_000, min_value=1, max_value=MAX_EXPORT_ROWS
+    )
+
+
+class DashboardQuery(serializers.Serializer):
+    days = serializers.IntegerField(
+        required=False, default=7, min_value=1, max_value=MAX_DASHBOARD_DAYS
+    )
+
+
+class ReportView(APIView):
+    """Base of the report views: permissions read from settings on every request."""
+
+    query_serializer: type[serializers.Serializer] = DayQuery
+
+    def get_permissions(self) -> list[BasePermission]:
+        return report_permissions()
+
+    def query(self, request: Request) -> dict[str, Any]:
+        """The validated query parameters; raises a 400 naming the bad one."""
+        serializer = self.query_serializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+DAILY_SUMMARY = inline_serializer(
+    "DailySummary",
+    {
+        "date": serializers.DateField(),
+        "total_events": serializers.IntegerField(),
+        "unique_users": serializers.IntegerField(),
+        "unique_anonymous": serializers.IntegerField(),
+        "events_by_type": serializers.DictField(child=serializers.IntegerField()),
+    },
+)
+ACTIVE_USERS = inline_serializer(
+    "ActiveUsers",
+    {
+        "date": serializers.DateField(),
+        "daily_active_users": serializers.IntegerField(),
+        "unique_anonymous": serializers.IntegerField(),
+        "total_active": serializers.IntegerField(),
+    },
+)
+TOP_VALUES = inline_serializer(
+    "TopValues",
+    {
+        "key": serializers.CharField(),
+        "date_from": serializers.DateField(),
+        "date_to": serializers.DateField(),
+        "limit": serializers.IntegerField(),
+        "top": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+class DailySummaryView(ReportView):
+    """Events, distinct users and anonymous ids of one day, and events per type."""
+
+    @extend_schema(parameters=[DayQuery], responses=DAILY_SUMMARY)
+    def get(self, request: Request) -> Response:
+        day = self.query(request).get("date") or today()
+        return Response(reports.daily_summary(day))
+
+
+class ActiveUsersView(ReportView):
+    """Daily active users: distinct signed-in users plus distinct anonymous ids."""
+
+    @extend_schema(parameters=[DayQuery], responses=ACTIVE_USERS)
+    def get(self, request: Request) -> Response:
+        day = self.query(request).get("date") or today()
+        return Response(reports.active_users(day))
+
+
+class TopValuesView(ReportView):
+    """Most frequent values of one payload key over a range of days."""
+
+    query_serializer = TopQuery
+
+    @extend_schema(parameters=[TopQuery], responses=TOP_VALUES)
+    def get(self, request: Request) -> Response:
+        params = self.query(request)
+        top = reports.top_values(
+            params["key"],
+            date_from=params["date_from"],
+            date_to=params["date_to"],
+            limit=params["limit"],
+        )
+        return Response(
+            {
+                "key": params["key"],
+                "date_from": params["date_from"].isoformat(),
+                "date_to": params["date_to"].isoformat(),
+                "limit": params["limit"],
+                "top": top,
+            }
+        )
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets ``Accept: text/csv`` through content negotiation; the CSV itself streams."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context=None):
+        # Only error bodies get here (the export streams its own response).
+        return JSONRenderer().render(data)
+
+
+def csv_chunks(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """CSV text in chunks of ``CSV_CHUNK_ROWS`` rows: one write per chunk, not per row,
+    keeps the per-chunk overhead of ``StreamingHttpResponse`` off the hot path."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    rows = iter(rows)
+    while batch := list(islice(rows, CSV_CHUNK_ROWS)):
+        writer.writerows(batch)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():  # the header alone, when there are no rows
+        yield buffer.getvalue()
+
+
+class EventExportView(ReportView):
+    """Streaming CSV of raw events, newest first, at most ``limit`` rows."""
+
+    query_serializer = ExportQuery
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(parameters=[ExportQuery], responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request: Request) -> StreamingHttpResponse:
+        params = self.query(request)
+        day, event_type = params.get("date"), params.get("event_type")
+        rows = reports.export_rows(day=day, event_type=event_type, limit=params["limit"])
+
+        name = "-".join(
+            ["events", day.isoformat() if day else "all", *([event_type] if event_type else [])]
+        )
+        response = StreamingHttpResponse(
+            csv_chunks(reports.EXPORT_COLUMNS, rows), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+
+
+class DashboardView(ReportView):
+    """Totals and chart series of the last ``days`` days (the admin dashboard's data)."""
+
+    query_serializer = DashboardQuery
+
+    @extend_schema(parameters=[DashboardQuery], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        return Response(build_dashboard(self.query(request)["days"]))
