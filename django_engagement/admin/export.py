@@ -1,35 +1,20 @@
-"""Streamed CSV of events for the changelist's "Export as CSV" action.
+"""Streamed CSV of events for the changelist's "Export selected events as CSV" action.
 
-Same columns as ``reports/export/``:
-``id,created_at,event_type,user_id,anonymous_id,source,ip_address,payload``,
-and the same formatting: ``id`` is the event's public UUID (``event_id`` in
-the API), ``created_at`` ISO 8601 with ``Z`` for UTC, ``payload`` compact JSON
-with sorted keys. Rows stream from a server-side iterator, so memory stays
-flat whatever the selection size.
+The rows are ``services.reports.event_rows``, so the file has the columns and
+formatting of ``reports/export/``
+(``id,created_at,event_type,user_id,anonymous_id,source,ip_address,payload``) and
+memory stays flat whatever the selection size.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-from collections.abc import Iterator
-from typing import Any
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-EXPORT_COLUMNS = (
-    "id",
-    "created_at",
-    "event_type",
-    "user_id",
-    "anonymous_id",
-    "source",
-    "ip_address",
-    "payload",
-)
-CHUNK_SIZE = 2000
+from ..services.reports import EXPORT_COLUMNS, event_rows
 
 
 class _Echo:
@@ -39,39 +24,16 @@ class _Echo:
         return value
 
 
-def event_csv_rows(queryset: QuerySet) -> Iterator[list[Any]]:
-    """The header, then one list per event, newest first, read in chunks."""
-    yield list(EXPORT_COLUMNS)
-    rows = (
-        queryset.order_by("-created_at", "-pk")
-        .values_list(
-            "uuid", "created_at", "event_type", "user_id", "anonymous_id", "source",
-            "ip_address", "data",
-        )
-        .iterator(chunk_size=CHUNK_SIZE)
-    )  # fmt: skip
-    for uuid, created_at, event_type, user_id, anonymous_id, source, ip, data in rows:
-        yield [
-            str(uuid),
-            created_at.isoformat().replace("+00:00", "Z"),
-            event_type,
-            "" if user_id is None else user_id,
-            anonymous_id,
-            source,
-            ip or "",
-            json.dumps(data, separators=(",", ":"), ensure_ascii=False, sort_keys=True),
-        ]
-
-
-def stream_csv(rows: Iterator[list[Any]], filename: str) -> StreamingHttpResponse:
-    """A ``text/csv`` attachment that writes ``rows`` as they are produced."""
+def export_events_csv(events: QuerySet) -> StreamingHttpResponse:
+    """A ``text/csv`` attachment of ``events``, newest first, written while it is read."""
     writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
-    )
+
+    def lines():
+        yield writer.writerow(EXPORT_COLUMNS)
+        for row in event_rows(events):
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    filename = f"events-{timezone.localtime():%Y%m%d-%H%M%S}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
-
-
-def export_filename() -> str:
-    return f"events-{timezone.localtime():%Y%m%d-%H%M%S}.csv"

@@ -19,7 +19,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .export import event_csv_rows, export_filename, stream_csv
+from .export import export_events_csv
 from .filters import ActivityTypeListFilter, EventTypeListFilter, SourceListFilter
 from .paginator import EstimatedCountPaginator
 
@@ -116,7 +116,7 @@ class EventAdmin(BigTableAdmin):
 
     @admin.action(description=_("Export selected events as CSV"), permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
-        return stream_csv(event_csv_rows(queryset), export_filename())
+        return export_events_csv(queryset)
 
 
 class ActivityFeedItemAdmin(BigTableAdmin):
