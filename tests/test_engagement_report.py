@@ -194,6 +194,13 @@ def test_user_activity_counts_feed_items_by_type(data):
     ]
 
 
+def test_username_follows_username_field(data, monkeypatch):
+    monkeypatch.setattr(get_user_model(), "USERNAME_FIELD", "email")
+    monkeypatch.setattr(get_user_model(), "EMAIL_FIELD", "first_name")
+    first = build_engagement_report(START, END)["user_activity"][0]
+    assert (first["username"], first["email"]) == ("bob@example.com", "")
+
+
 def test_other_metrics(data):
     assert build_engagement_report(START, END)["other_metrics"] == {
         "events_by_type": {"comment": 1, "page_view": 3, JOIN: 7, LEAVE: 2},

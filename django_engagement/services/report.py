@@ -8,8 +8,9 @@ Usage::
     report["new_users_over_time"]  # [{"date": "2024-01-01", "count": 3}, ...]
 
     for section in report_sections(start, end):   # what the command streams to files
-        for row in section.rows():
-            ...
+        if section.table:
+            for row in section.rows():
+                ...
 
 Every section is a lazy generator over ``.iterator()`` querysets (or one small
 grouped query), so a file writer holds one row at a time; only
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from itertools import groupby
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -79,21 +80,18 @@ class ReportSection:
     table: bool = True
 
     def rows(self) -> Iterator[Row]:
-        result = self.produce()
-        assert self.table and not isinstance(result, dict)
-        return result
+        """The rows of a table section, streamed from the database."""
+        return cast(Iterator[Row], self.produce())
 
     def data(self) -> Row:
-        result = self.produce()
-        assert not self.table and isinstance(result, dict)
-        return result
+        """The object of a ``table=False`` section."""
+        return cast(Row, self.produce())
 
     def materialise(self) -> list[Row] | Row:
         return list(self.rows()) if self.table else self.data()
 
     def csv_columns(self) -> list[str]:
-        assert self.columns is not None
-        return self.columns()
+        return self.columns() if self.columns else []
 
     def csv_row(self, row: Row) -> Row:
         return self.flatten(row) if self.flatten else row
@@ -137,7 +135,10 @@ class _Period:
 
 
 class _Report:
-    """Holds the period and resolved settings; each ``_section`` method is one generator."""
+    """The period and the settings it was built with; each section is one method.
+
+    Settings are read once here, so a report never mixes two configurations.
+    """
 
     def __init__(self, start: date, end: date) -> None:
         self.period = _Period(start, end)
@@ -176,7 +177,9 @@ class _Report:
                     lambda: ["user_id", f"{label}_id", "joined_at", "left_at", "status"],
                 )
             )
-        sections.append(ReportSection("retention_cohorts", self.cohorts, lambda: COHORT_COLUMNS))
+        sections.append(
+            ReportSection("retention_cohorts", self.cohorts, lambda: list(COHORT_COLUMNS))
+        )
         return sections
 
     # -- helpers -------------------------------------------------------------------------
@@ -487,13 +490,13 @@ TIMELINE_COLUMNS = (
     "target_id",
     "event_id",
 )
-COHORT_COLUMNS = [
+COHORT_COLUMNS = (
     "cohort_week",
     "cohort_size",
     "active_users",
     "retention_rate",
     "avg_activities",
-]
+)
 
 
 def _has_field(model: type[models.Model], name: str) -> bool:
