@@ -63,3 +63,7 @@ class FeedQuerySet(models.QuerySet):
         if ids is not None:
             queryset = queryset.filter(pk__in=list(ids))
         return queryset.update(is_read=True, read_at=timezone.now())
+
+    def mark_unread(self) -> int:
+        """Mark the read items of this queryset unread again; one UPDATE, returns rows changed."""
+        return self.read().update(is_read=False, read_at=None)

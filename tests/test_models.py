@@ -69,6 +69,8 @@ def test_feed_queryset_scopes_and_marks_read(user, other_user, django_assert_num
     assert ActivityFeedItem.objects.for_user(user).read().get().read_at is not None
     assert ActivityFeedItem.objects.for_user(user).mark_read() == 2
     assert ActivityFeedItem.objects.for_user(user).mark_read() == 0
+    assert ActivityFeedItem.objects.for_user(user).filter(pk=mine[0]).mark_unread() == 1
+    assert ActivityFeedItem.objects.for_user(user).unread().get().read_at is None
     theirs.refresh_from_db()
     assert theirs.is_read is False
 

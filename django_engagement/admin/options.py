@@ -156,7 +156,7 @@ class ActivityFeedItemAdmin(BigTableAdmin):
 
     @admin.action(description=_("Mark selected items as unread"), permissions=["change"])
     def mark_unread(self, request: HttpRequest, queryset: QuerySet) -> None:
-        updated = queryset.filter(is_read=True).update(is_read=False, read_at=None)
+        updated = queryset.mark_unread()
         self._report(request, updated, _("unread"))
 
     def _report(self, request: HttpRequest, count: int, state: Any) -> None:
