@@ -1,6 +1,6 @@
 """System checks that catch misconfiguration at ``manage.py check`` time.
 
-Ids: ``django_engagement.E001``-``E009`` (errors) and ``W001``-``W002`` (warnings);
+Ids: ``django_engagement.E001``-``E010`` (errors) and ``W001``-``W002`` (warnings);
 docs/reference/checks.md lists each with its fix.
 """
 
@@ -13,7 +13,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import checks
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 
 from .conf import DEFAULTS, MODEL_SETTINGS, SETTINGS_NAME, engagement_settings
@@ -192,6 +192,22 @@ def _value_errors() -> list[checks.CheckMessage]:
     return errors
 
 
+def _feed_rule_errors() -> list[checks.CheckMessage]:
+    from .services.feed import feed_rule_table
+
+    try:
+        feed_rule_table()
+    except (ImportError, ImproperlyConfigured) as exc:
+        return [
+            checks.Error(
+                f"ENGAGEMENT FEED_RULES is invalid: {exc}",
+                hint="Give a dict of event_type -> rule dict, or a dotted path to a callable.",
+                id="django_engagement.E010",
+            )
+        ]
+    return []
+
+
 def _optional_dependency_errors() -> list[checks.CheckMessage]:
     errors = []
     if engagement_settings.ASYNC_FEED and importlib.util.find_spec("celery") is None:
@@ -252,4 +268,4 @@ def check_engagement_settings(app_configs=None, **kwargs: Any) -> list[checks.Ch
     warnings = _unknown_key_warnings()
     if any(message.id == "django_engagement.E008" for message in warnings):
         return warnings
-    return warnings + _value_errors() + _optional_dependency_errors()
+    return warnings + _value_errors() + _feed_rule_errors() + _optional_dependency_errors()

@@ -161,3 +161,18 @@ def test_invalid_on_user_delete():
 def test_invalid_limits(overrides):
     with override_settings(ENGAGEMENT={**BASE, **overrides}):
         assert ids(check_engagement_settings()) == ["django_engagement.E008"]
+
+
+@pytest.mark.parametrize(
+    ("rules", "problem"),
+    [
+        ({"page_view": {"recipients": "actor"}}, "must be a dict with an 'activity_type'"),
+        ({"page_view": {"activity_type": "event", "recipients": "all"}}, "is invalid: keys are"),
+        ("nowhere.rules", "No module named 'nowhere'"),
+    ],
+)
+def test_invalid_feed_rules(rules, problem):
+    with override_settings(ENGAGEMENT={**BASE, "FEED_RULES": rules}):
+        [error] = check_engagement_settings()
+    assert error.id == "django_engagement.E010"
+    assert problem in error.msg
