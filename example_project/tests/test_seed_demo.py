@@ -84,7 +84,9 @@ def test_same_seed_gives_same_data(db):
                 .objects.order_by("created_at", "user__username", "activity_type", "title")
                 .values_list("user__username", "activity_type", "created_at", "title", "is_read")
             ),
-            list(Fast.objects.annotate(n=Count("profiles")).values_list("name", "n")),
+            list(
+                Fast.objects.annotate(n=Count("profiles")).order_by("name").values_list("name", "n")
+            ),
         )
 
     demo.seed(users=15, events=400, days=20, seed=3, now=now)
