@@ -40,6 +40,7 @@ from .schema import (
     extend_schema,
 )
 from .serializers import (
+    ID_MAX_LENGTH,
     PAYLOAD_TOO_LARGE,
     BulkEventsSerializer,
     EventCreatedSerializer,
@@ -51,7 +52,7 @@ from .throttling import IngestRateThrottle
 ANON_ID_HEADER = "X-Client-ANON-ID"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-#: Room left in the 128-character key column for the ``:<index>`` suffix of bulk events.
+#: Room left in the key column (``ID_MAX_LENGTH``) for the ``:<index>`` suffix of bulk events.
 MAX_IDEMPOTENCY_HEADER_LENGTH = 120
 
 
@@ -143,20 +144,16 @@ class EventIngestView(APIView):
                 if too_large
                 else status.HTTP_400_BAD_REQUEST,
             )
-        anonymous_id = _header(request, ANON_ID_HEADER, 128)
+        anonymous_id = _header(request, ANON_ID_HEADER, ID_MAX_LENGTH)
         header_key = _header(
-            request,
-            IDEMPOTENCY_HEADER,
-            MAX_IDEMPOTENCY_HEADER_LENGTH if bulk else 128,
+            request, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_HEADER_LENGTH if bulk else ID_MAX_LENGTH
         )
         items = serializer.validated_data["events"] if bulk else [serializer.validated_data]
         events = [
             self.event_kwargs(
                 attrs,
                 anonymous_id=anonymous_id,
-                idempotency_key=(f"{header_key}:{index}" if bulk else header_key)
-                if header_key
-                else None,
+                idempotency_key=f"{header_key}:{index}" if bulk and header_key else header_key,
             )
             for index, attrs in enumerate(items)
         ]

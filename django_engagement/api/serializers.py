@@ -30,6 +30,8 @@ MAX_PAYLOAD_DEPTH = 32
 MAX_MARK_READ_IDS = 1000
 #: How far in the future a client clock may put an event.
 MAX_CLOCK_SKEW = timedelta(days=1)
+#: Longest ``anonymous_id`` / ``idempotency_key`` (the model columns' length).
+ID_MAX_LENGTH = 128
 #: Error code of an oversize payload; the ingestion view answers 413 for it.
 PAYLOAD_TOO_LARGE = "payload_too_large"
 
@@ -121,13 +123,13 @@ class EventInSerializer(StrictFieldsMixin, serializers.Serializer):
         default=dict, help_text=_("JSON object of at most MAX_EVENT_SIZE bytes (compact UTF-8).")
     )
     anonymous_id = StrictCharField(
-        max_length=128,
+        max_length=ID_MAX_LENGTH,
         required=False,
         allow_blank=True,
         help_text=_("Client-generated id; the X-Client-ANON-ID header is the alternative."),
     )
     idempotency_key = StrictCharField(
-        max_length=128,
+        max_length=ID_MAX_LENGTH,
         required=False,
         help_text=_("A retry with the same key stores nothing and returns the original event."),
     )
