@@ -10,7 +10,7 @@ Bulk (all or nothing, at most ``MAX_BATCH_SIZE``)::
     POST events/  {"events": [{"event_type": "page_view"}, ...]}
     201 {"events_created": 2, "event_ids": ["...", "..."]}
 
-The view validates and hands the events to ``record_events`` (one bulk
+The view validates and hands the events to ``store_events`` (one bulk
 INSERT), so a request costs the same number of queries whatever its size.
 """
 
@@ -28,8 +28,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from ..conf import engagement_settings
-from ..models import get_event_model
-from ..services.events import record_events, request_context
+from ..services.events import request_context, store_events
 from .parsers import BoundedJSONParser
 from .permissions import ingest_permissions
 from .schema import (
@@ -157,11 +156,11 @@ class EventIngestView(APIView):
             )
             for index, attrs in enumerate(items)
         ]
-        replayed = self.all_replayed(events)
         context = request_context(request)
-        stored = record_events([{**event, **context} for event in events])
-        ids = [str(event.uuid) for event in stored]
+        stored = store_events([{**event, **context} for event in events])
+        ids = [str(event.uuid) for event, _ in stored]
         body = {"events_created": len(ids), "event_ids": ids} if bulk else {"event_id": ids[0]}
+        replayed = not any(created for _, created in stored)
         headers = {REPLAYED_HEADER: "true"} if replayed else None
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)
 
@@ -178,12 +177,3 @@ class EventIngestView(APIView):
             "idempotency_key": attrs.get("idempotency_key") or idempotency_key,
             "timestamp": attrs.get("timestamp"),
         }
-
-    @staticmethod
-    def all_replayed(events: list[dict[str, Any]]) -> bool:
-        """Whether every event's idempotency key is already stored (one query, or none)."""
-        keys = {event["idempotency_key"] for event in events}
-        if None in keys:
-            return False
-        manager = get_event_model()._default_manager
-        return manager.filter(idempotency_key__in=keys).count() == len(keys)
