@@ -1,6 +1,6 @@
 """System checks that catch misconfiguration at ``manage.py check`` time.
 
-Ids: ``django_engagement.E001``-``E010`` (errors) and ``W001``-``W002`` (warnings);
+Ids: ``django_engagement.E001``-``E011`` (errors) and ``W001``-``W002`` (warnings);
 docs/reference/checks.md lists each with its fix.
 """
 
@@ -144,6 +144,14 @@ def _is_positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _is_valid_rate(rate: Any) -> bool:
+    """DRF's throttle syntax: ``<requests>/<period>``, period starting with s, m, h or d."""
+    if not isinstance(rate, str) or rate.count("/") != 1:
+        return False
+    requests, period = rate.split("/")
+    return requests.isdigit() and period[:1] in ("s", "m", "h", "d")
+
+
 def _value_errors() -> list[checks.CheckMessage]:
     errors = []
     retention = {
@@ -181,6 +189,16 @@ def _value_errors() -> list[checks.CheckMessage]:
                     id="django_engagement.E008",
                 )
             )
+    rate = engagement_settings.INGEST_THROTTLE_RATE
+    if rate is not None and not _is_valid_rate(rate):
+        errors.append(
+            checks.Error(
+                "ENGAGEMENT INGEST_THROTTLE_RATE must look like '120/min' or be None, "
+                f"got {rate!r}.",
+                hint="Use <number>/<s|sec|m|min|h|hour|d|day>.",
+                id="django_engagement.E011",
+            )
+        )
     milestones = engagement_settings.MILESTONES
     if not isinstance(milestones, list | tuple) or not all(map(_is_positive_int, milestones)):
         errors.append(

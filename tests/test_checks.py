@@ -176,3 +176,15 @@ def test_invalid_feed_rules(rules, problem):
         [error] = check_engagement_settings()
     assert error.id == "django_engagement.E010"
     assert problem in error.msg
+
+
+@pytest.mark.parametrize("rate", ["abc", "10/fortnight", "x/min", 120])
+def test_invalid_throttle_rate(rate):
+    with override_settings(ENGAGEMENT={**BASE, "INGEST_THROTTLE_RATE": rate}):
+        assert ids(check_engagement_settings()) == ["django_engagement.E011"]
+
+
+@pytest.mark.parametrize("rate", ["120/min", "5/s", "1000/day", None])
+def test_valid_throttle_rates(rate):
+    with override_settings(ENGAGEMENT={**BASE, "INGEST_THROTTLE_RATE": rate}):
+        assert check_engagement_settings() == []
