@@ -1,5 +1,7 @@
 """Test settings: SQLite in memory by default, any database through DATABASE_URL."""
 
+import importlib.util
+
 import environ
 
 env = environ.Env()
@@ -63,4 +65,7 @@ TEMPLATES = [
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 REST_FRAMEWORK = {"TEST_REQUEST_DEFAULT_FORMAT": "json"}
+if importlib.util.find_spec("drf_spectacular"):
+    # As a host would: set before the views are imported, so @extend_schema binds it.
+    REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"

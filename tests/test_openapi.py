@@ -7,7 +7,6 @@ Objects get ``additionalProperties: false``, so an undocumented key fails too.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -17,11 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
-from django.test import override_settings
-from django.urls import clear_url_caches
 from django.utils import timezone
 
 from django_engagement.models import get_event_model, get_feed_model
@@ -48,39 +44,13 @@ SPEC_ENDPOINTS = {
 }
 
 
-API_MODULES = (
-    "django_engagement.api.ingest",
-    "django_engagement.api.feed",
-    "django_engagement.api.reports",
-    "django_engagement.urls",
-)
-
-
-def reload_views() -> None:
-    """Re-import the views so ``@extend_schema`` binds the current DEFAULT_SCHEMA_CLASS.
-
-    drf-spectacular subclasses the schema class at decoration time; a host sets
-    ``DEFAULT_SCHEMA_CLASS`` in its settings, before the views are imported. The test
-    settings do not, so the views are re-imported under the override and again after.
-    """
-    for name in (*API_MODULES, settings.ROOT_URLCONF):
-        importlib.reload(sys.modules[name])
-    clear_url_caches()
-
-
 @pytest.fixture(scope="module")
 def openapi() -> dict[str, Any]:
     from drf_spectacular.generators import SchemaGenerator
     from drf_spectacular.renderers import OpenApiJsonRenderer
 
-    schema_class = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
-    try:
-        with override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, **schema_class}):
-            reload_views()
-            schema = SchemaGenerator().get_schema(request=None, public=True)
-            return json.loads(OpenApiJsonRenderer().render(schema))
-    finally:
-        reload_views()
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return json.loads(OpenApiJsonRenderer().render(schema))
 
 
 @pytest.fixture(autouse=True)
