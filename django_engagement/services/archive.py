@@ -52,13 +52,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+# One encoder for every row: json.dumps() with options builds a new one per call.
+_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"))
+
+
 def encode_rows(rows: Iterable[dict[str, Any]]) -> bytes:
     """One gzip member holding ``rows`` as JSON Lines."""
-    lines = b"".join(
-        json.dumps(row, default=_json_default, separators=(",", ":")).encode() + b"\n"
-        for row in rows
-    )
-    return gzip.compress(lines, compresslevel=COMPRESS_LEVEL)
+    lines = "".join(f"{_ENCODER.encode(row)}\n" for row in rows)
+    return gzip.compress(lines.encode(), compresslevel=COMPRESS_LEVEL)
 
 
 class LocalArchive:
