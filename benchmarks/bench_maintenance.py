@@ -247,7 +247,7 @@ def retention_rows(expired: int, user_id: int) -> list[Row]:
                 seconds,
                 floor,
                 note=f"longest statement {max(durations):.3f}s over {len(durations)}; "
-                f"peak Python {peak:.1f} MB at {small:,} rows; floor = one plain DELETE",
+                f"peak Python {peak:.2f} MB at {small:,} rows; floor = one plain DELETE",
             )
         )
     return rows

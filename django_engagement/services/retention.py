@@ -13,6 +13,7 @@ An item is expired when ``created_at < now - days``, with ``days`` taken from
 Deletion runs in bounded batches, each in its own transaction: select the oldest
 ``batch_size`` ids through the ``(activity_type, created_at)`` or ``created_at``
 index, archive those rows (durably) if asked, then ``DELETE ... WHERE id IN``.
+(On PostgreSQL without an archive, select and delete are one statement per batch.)
 A crash therefore loses at most the batch in flight, which is already archived.
 Batch deletes skip Django's per-object delete signals (that is what makes them
 set-based); listen to ``retention_applied`` instead.
@@ -31,12 +32,13 @@ from typing import Any
 from django.db import connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from ..conf import engagement_settings
 from ..models import get_event_model, get_feed_model
 from ..signals import retention_applied
-from .archive import Archive, open_archive
+from .archive import Archive, RawJSON, open_archive
 
 DEFAULT_BATCH_SIZE = 10_000
 # SQLite allows 32,766 bound parameters per statement; stay well below it.
@@ -198,6 +200,30 @@ def _count_expired(policies: list[_Policy]) -> Counter[str]:
     return Counter(dict(rows))
 
 
+def _archive_columns(model: type[models.Model]) -> tuple[list[str], list[Any], set[str]]:
+    """Names of an archived row's columns, what to select for each, and which are JSON.
+
+    JSON columns are selected as text and written as is (``RawJSON``); the others
+    are the model's concrete columns by attribute name.
+    """
+    names, selected, json_names = [], [], set()
+    for column in model._meta.concrete_fields:
+        names.append(column.attname)
+        if isinstance(column, models.JSONField):
+            selected.append(Cast(column.attname, models.TextField()))
+            json_names.add(column.attname)
+        else:
+            selected.append(column.attname)
+    return names, selected, json_names
+
+
+def _archive_row(names: list[str], json_names: set[str], row: tuple[Any, ...]) -> dict[str, Any]:
+    return {
+        name: RawJSON(value) if name in json_names and value is not None else value
+        for name, value in zip(names, row, strict=True)
+    }
+
+
 def _delete_in_place(
     policy: _Policy,
     *,
@@ -262,13 +288,13 @@ def _delete_policy(
         return
     pk_name = Feed._meta.pk.attname
     if archive is not None:
-        columns = [f.attname for f in Feed._meta.concrete_fields]
+        columns, selected, json_columns = _archive_columns(Feed)
     else:
         # Only what the DELETE and the per-type counts need: converting 10,000
         # datetimes per batch would cost more than the delete itself.
-        columns = [pk_name, "activity_type"]
+        columns = selected = [pk_name, "activity_type"]
     pk_index, type_index = columns.index(pk_name), columns.index("activity_type")
-    batches = _expired(policy).using(database).order_by("created_at").values_list(*columns)
+    batches = _expired(policy).using(database).order_by("created_at").values_list(*selected)
     done = 0
     while True:
         with transaction.atomic(using=database):
@@ -276,7 +302,7 @@ def _delete_policy(
             if not rows:
                 return
             if archive is not None:
-                archive.write([dict(zip(columns, row, strict=True)) for row in rows])
+                archive.write([_archive_row(columns, json_columns, row) for row in rows])
             _delete_batch(Feed, [row[pk_index] for row in rows])
         deleted.update(row[type_index] for row in rows)
         done += len(rows)
