@@ -68,7 +68,8 @@ def test_model_settings_are_top_level():
     with override_settings(ENGAGEMENT_TARGET_MODEL=None):
         assert engagement_settings.TARGET_MODEL is None
     assert engagement_settings.TARGET_MODEL == "testapp.Campaign"
-    assert engagement_settings.EVENT_MODEL == "django_engagement.Event"
+    with override_settings(ENGAGEMENT_EVENT_MODEL="custom.Event"):
+        assert engagement_settings.EVENT_MODEL == "custom.Event"
 
 
 def test_unknown_attribute_raises():

@@ -9,8 +9,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from django_engagement.models import (
-    ActivityFeedItem,
-    Event,
+    AbstractActivityFeedItem,
+    AbstractEvent,
     get_event_model,
     get_feed_model,
     get_target_model,
@@ -19,10 +19,26 @@ from tests.testapp.models import Campaign, Course
 
 pytestmark = pytest.mark.django_db
 
+# The active models: the defaults, or the swapped ones under tests.settings_swapped.
+Event = get_event_model()
+ActivityFeedItem = get_feed_model()
 
-def test_getters_return_active_models():
-    assert get_event_model() is Event
-    assert get_feed_model() is ActivityFeedItem
+
+@pytest.mark.parametrize(
+    ("getter", "setting", "base"),
+    [
+        (get_event_model, "ENGAGEMENT_EVENT_MODEL", AbstractEvent),
+        (get_feed_model, "ENGAGEMENT_FEED_MODEL", AbstractActivityFeedItem),
+    ],
+)
+def test_getters_return_active_models(settings, getter, setting, base):
+    model = getter()
+    assert model._meta.label == getattr(settings, setting)
+    assert issubclass(model, base)
+    assert not model._meta.swapped
+
+
+def test_target_getter():
     assert get_target_model() is Campaign
     with override_settings(ENGAGEMENT_TARGET_MODEL=None):
         assert get_target_model() is None
