@@ -9,7 +9,9 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.http import StreamingHttpResponse
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from django_engagement.models import EventAggregateDaily, get_event_model
@@ -302,6 +304,46 @@ def test_dashboard_bad_days_is_400(admin_client_api, days):
 
     assert response.status_code == 400
     assert list(response.json()) == ["days"]
+
+
+# --- query counts --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("daily-summary", {"date": "2026-01-04"}),
+        ("active-users", {"date": "2026-01-04"}),
+        ("top", {"key": "page", "date_from": "2026-01-01", "date_to": "2026-01-04"}),
+        ("export", {"date": "2026-01-04"}),
+        ("dashboard", {"days": 7}),
+    ],
+)
+def test_query_count_does_not_grow_with_the_data(
+    admin_client_api, events, user_factory, name, params
+):
+    def count_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client_api.get(url(name), params)
+            if isinstance(response, StreamingHttpResponse):
+                b"".join(response.streaming_content)
+        assert response.status_code == 200
+        return len(queries)
+
+    before = count_queries()
+    Event = get_event_model()
+    Event.objects.bulk_create(
+        Event(
+            event_type=f"type_{n % 7}",
+            user=user_factory(),
+            anonymous_id=f"x-{n}",
+            data={"page": f"p{n % 3}"},
+            created_at=at(DAY, n % 24),
+        )
+        for n in range(30)
+    )
+
+    assert count_queries() == before
 
 
 # --- permissions ---------------------------------------------------------------------------
