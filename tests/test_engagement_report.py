@@ -468,6 +468,17 @@ def test_call_command_stdout_keyword_is_the_output_stream(data, tmp_path):
     assert out.getvalue() == f"Wrote 7 files to {tmp_path}\n"
 
 
+def test_call_command_stdout_flag_with_stdout_keyword(data):
+    out = StringIO()
+    call_command("engagement_report", *PERIOD, "--stdout", stdout=out, stderr=StringIO())
+    assert json.loads(out.getvalue()) == json.loads(
+        json.dumps(
+            build_engagement_report(date.fromisoformat(PERIOD[1]), date.fromisoformat(PERIOD[3])),
+            default=str,
+        )
+    )
+
+
 def test_json_files_match_the_report(data, tmp_path):
     out, err = run(*PERIOD, "--output-dir", str(tmp_path))
     report = build_engagement_report(START, END)

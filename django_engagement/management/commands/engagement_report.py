@@ -9,6 +9,7 @@ A thin wrapper over ``django_engagement.services.report``; progress goes to stde
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -41,6 +42,22 @@ def parse_day(value: str | None, flag: str) -> date | None:
         raise CommandError(f"{flag}: invalid date {value!r}, expected YYYY-MM-DD") from None
 
 
+class StdoutFlag(argparse.Action):
+    """``--stdout``: sets ``to_stdout`` and also notes the flag under ``stdout_flag``.
+
+    ``call_command("engagement_report", "--stdout", stdout=stream)`` maps the
+    ``stdout`` keyword onto this flag's dest and overwrites it with the stream;
+    ``stdout_flag`` survives, so both the flag and the stream are honoured.
+    """
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, True)
+        namespace.stdout_flag = True
+
+
 class Command(BaseCommand):
     help = (
         "Write the engagement report (new users, targets, user activity, other metrics, "
@@ -57,7 +74,7 @@ class Command(BaseCommand):
             "--stdout",
             # Not dest="stdout": BaseCommand.execute() takes options["stdout"] as a stream.
             dest="to_stdout",
-            action="store_true",
+            action=StdoutFlag,
             help="print the consolidated JSON to stdout instead of writing files",
         )
         parser.add_argument(
@@ -77,9 +94,10 @@ class Command(BaseCommand):
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         # call_command(..., stdout=stream) maps the keyword onto the --stdout flag's
-        # dest; hand a stream back to BaseCommand as the output stream.
+        # dest; hand a stream back to BaseCommand as the output stream (see StdoutFlag).
         if not isinstance(options.get("to_stdout", False), bool):
-            options["stdout"], options["to_stdout"] = options["to_stdout"], False
+            options["stdout"] = options["to_stdout"]
+            options["to_stdout"] = options.pop("stdout_flag", False)
         return super().execute(*args, **options)
 
     def handle(self, *args: Any, **options: Any) -> None:
