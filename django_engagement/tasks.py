@@ -67,9 +67,8 @@ def purge_events_task(days: int | None = None) -> None:
 @shared_task(**RETRYING)
 def aggregate_daily_task(date: str | None = None) -> None:
     """Aggregate one day (ISO date string); default: yesterday in ``TIME_ZONE``."""
-    from django.utils import timezone
-
     from .services.aggregation import aggregate_daily
 
-    day = dt.date.fromisoformat(date) if date else timezone.localdate() - dt.timedelta(days=1)
-    logger.info("aggregate_daily(%s): %s", day, aggregate_daily(day))
+    # None lets the service pick yesterday in TIME_ZONE, not in an activated time zone.
+    day = dt.date.fromisoformat(date) if date else None
+    logger.info("aggregate_daily(%s): %s", date, aggregate_daily(day))

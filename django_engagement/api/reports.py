@@ -32,13 +32,12 @@ from rest_framework.views import APIView
 
 from ..services import reports
 from ..services.aggregation import today
-from ..services.dashboard import build_dashboard
+from ..services.dashboard import MAX_DAYS, build_dashboard
 from .permissions import report_permissions
 from .schema import OpenApiTypes, extend_schema, inline_serializer
 
 DEFAULT_TOP_DAYS = 30
 MAX_EXPORT_ROWS = 1_000_000
-MAX_DASHBOARD_DAYS = 365
 CSV_CHUNK_ROWS = 500
 
 
@@ -87,9 +86,7 @@ class ExportQuery(serializers.Serializer):
 
 
 class DashboardQuery(serializers.Serializer):
-    days = serializers.IntegerField(
-        required=False, default=7, min_value=1, max_value=MAX_DASHBOARD_DAYS
-    )
+    days = serializers.IntegerField(required=False, default=7, min_value=1, max_value=MAX_DAYS)
 
 
 class ReportView(APIView):

@@ -92,7 +92,8 @@ def compute_day(day: date_type) -> list[dict[str, Any]]:
         .annotate(**metrics)
     )
     # A union takes its column names from the first query: event_type, source, ...
-    return [row for row in per_key.union(whole_day, all=True) if row["count"]]
+    # order_by(): Django 6.1 applies the model's Meta.ordering to a union.
+    return [row for row in per_key.union(whole_day, all=True).order_by() if row["count"]]
 
 
 def aggregate_daily(date: date_type | None = None) -> AggregationResult:
