@@ -21,6 +21,7 @@ follow ``TARGET_LABEL`` / ``TARGET_GROUP_LABEL`` (docs/guide/engagement_report.m
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import tempfile
 import time as clock
@@ -44,6 +45,7 @@ from django.utils import timezone
 
 from ..conf import engagement_settings
 from ..models import get_event_model, get_feed_model, get_target_model
+from .archive import s3_client
 
 __all__ = [
     "ReportSection",
@@ -669,20 +671,13 @@ def s3_settings() -> Row:
     return config
 
 
-def _boto3() -> Any:
-    try:
-        import boto3
-    except ImportError as exc:
-        raise ReportUploadError(
-            "S3 upload needs boto3: pip install 'django-engagement[s3]'"
-        ) from exc
-    return boto3
-
-
-def check_s3_upload() -> None:
-    """Fail before any work when an upload could not happen (settings or boto3 missing)."""
-    s3_settings()
-    _boto3()
+def check_s3_upload() -> Row:
+    """The S3 settings, or ``ReportUploadError`` before any work when an upload could not
+    happen (settings or boto3 missing)."""
+    config = s3_settings()
+    if importlib.util.find_spec("boto3") is None:
+        raise ReportUploadError("S3 upload needs boto3: pip install 'django-engagement[s3]'")
+    return config
 
 
 def s3_object_url(key: str, config: Row | None = None) -> str:
@@ -697,18 +692,11 @@ def s3_object_url(key: str, config: Row | None = None) -> str:
 
 def upload_report_archive(fileobj: IO[bytes], key: str) -> str:
     """Upload a zip archive to ``AWS_STORAGE_BUCKET_NAME`` under ``key``; return its URL."""
-    config = s3_settings()
-    boto3 = _boto3()
+    config = check_s3_upload()
     from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = boto3.client(
-        "s3",
-        region_name=config["AWS_S3_REGION_NAME"],
-        aws_access_key_id=config["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=config["AWS_SECRET_ACCESS_KEY"],
-        endpoint_url=config["AWS_S3_ENDPOINT_URL"],
-    )
+    client = s3_client()
     bucket = config["AWS_STORAGE_BUCKET_NAME"]
     try:
         client.upload_fileobj(fileobj, bucket, key, ExtraArgs={"ContentType": "application/zip"})
