@@ -23,6 +23,48 @@ def require_service(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+S3_BUCKET = "engagement-test"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3-protocol server (moto) on loopback for the whole session."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        ThreadedMotoServer = None
+    require_service(ThreadedMotoServer is not None, "moto[server] is not installed")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(settings, s3_endpoint):
+    """AWS_* settings aimed at the moto server with an empty ``S3_BUCKET``; yields a client."""
+    import boto3
+
+    settings.AWS_STORAGE_BUCKET_NAME = S3_BUCKET
+    settings.AWS_S3_REGION_NAME = "us-east-1"
+    settings.AWS_ACCESS_KEY_ID = "testing"
+    settings.AWS_SECRET_ACCESS_KEY = "testing"
+    settings.AWS_S3_ENDPOINT_URL = s3_endpoint
+    client = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        endpoint_url=s3_endpoint,
+    )
+    client.create_bucket(Bucket=S3_BUCKET)
+    yield client
+    for item in client.list_objects_v2(Bucket=S3_BUCKET).get("Contents", []):
+        client.delete_object(Bucket=S3_BUCKET, Key=item["Key"])
+    client.delete_bucket(Bucket=S3_BUCKET)
+
+
 @pytest.fixture
 def engagement_settings(settings):
     """Override ENGAGEMENT keys per test: ``engagement_settings.update(ENABLED=False)``."""

@@ -15,48 +15,9 @@ from django_engagement.models import get_feed_model
 from django_engagement.services import retention
 from django_engagement.services.archive import ArchiveError
 from django_engagement.services.retention import apply_retention
-from tests.conftest import require_service
-
-BUCKET = "archives"
+from tests.conftest import S3_BUCKET as BUCKET
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError:
-        ThreadedMotoServer = None
-    require_service(ThreadedMotoServer is not None, "moto[server] is not installed")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(settings, s3_endpoint):
-    """AWS_* settings aimed at the moto server, and a client to inspect the bucket."""
-    import boto3
-
-    settings.AWS_S3_REGION_NAME = "us-east-1"
-    settings.AWS_ACCESS_KEY_ID = "testing"
-    settings.AWS_SECRET_ACCESS_KEY = "testing"
-    settings.AWS_S3_ENDPOINT_URL = s3_endpoint
-    client = boto3.client(
-        "s3",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        endpoint_url=s3_endpoint,
-    )
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=item["Key"])
-    client.delete_bucket(Bucket=BUCKET)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from django_engagement.management.commands.engagement_report import Command
 from django_engagement.services.report import s3_object_url
-from tests.conftest import require_service
+from tests.conftest import S3_BUCKET
 
 PERIOD = ["--start", "2024-03-01", "--end", "2024-03-14"]
 ARCHIVE = "engagement_report_2024-03-01_2024-03-14.zip"
@@ -27,45 +27,6 @@ SECTION_FILES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError:
-        ThreadedMotoServer = None
-    require_service(ThreadedMotoServer is not None, "moto[server] is not installed")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(settings, s3_endpoint):
-    """S3 settings pointing at the moto server, and a client to inspect the bucket."""
-    import boto3
-
-    settings.AWS_STORAGE_BUCKET_NAME = "reports"
-    settings.AWS_S3_REGION_NAME = "us-east-1"
-    settings.AWS_ACCESS_KEY_ID = "testing"
-    settings.AWS_SECRET_ACCESS_KEY = "testing"
-    settings.AWS_S3_ENDPOINT_URL = s3_endpoint
-    client = boto3.client(
-        "s3",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        endpoint_url=s3_endpoint,
-    )
-    client.create_bucket(Bucket="reports")
-    yield client
-    listed = client.list_objects_v2(Bucket="reports").get("Contents", [])
-    for item in listed:
-        client.delete_object(Bucket="reports", Key=item["Key"])
-    client.delete_bucket(Bucket="reports")
-
-
 def run(*args):
     out, err = StringIO(), StringIO()
     call_command(Command(stdout=out, stderr=err), *args, verbosity=0)
@@ -75,13 +36,13 @@ def run(*args):
 def test_upload_the_zip_archive(db, s3, s3_endpoint, tmp_path):
     out = run(*PERIOD, "--zip", "--upload-s3", "--output-dir", str(tmp_path))
     key = f"engagement-reports/{ARCHIVE}"
-    stored = s3.get_object(Bucket="reports", Key=key)
+    stored = s3.get_object(Bucket=S3_BUCKET, Key=key)
     assert stored["ContentType"] == "application/zip"
     assert stored["Body"].read() == (tmp_path / ARCHIVE).read_bytes()
     assert out.splitlines() == [
         f"Wrote 7 files to {tmp_path}",
         f"Archive: {tmp_path / ARCHIVE}",
-        f"Uploaded to {s3_endpoint}/reports/{key}",
+        f"Uploaded to {s3_endpoint}/{S3_BUCKET}/{key}",
     ]
 
 
@@ -97,7 +58,7 @@ def test_upload_without_zip_sends_an_in_memory_archive(db, s3, tmp_path):
         str(tmp_path),
     )
     key = f"monthly/2024-03/{ARCHIVE}"
-    stored = s3.get_object(Bucket="reports", Key=key)
+    stored = s3.get_object(Bucket=S3_BUCKET, Key=key)
     assert stored["ContentType"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(stored["Body"].read())) as archive:
         assert sorted(archive.namelist()) == sorted(
@@ -106,15 +67,15 @@ def test_upload_without_zip_sends_an_in_memory_archive(db, s3, tmp_path):
         )
     assert "Archive:" not in out
     assert not (tmp_path / ARCHIVE).exists()
-    assert out.endswith(f"/reports/{key}\n")
+    assert out.endswith(f"/{S3_BUCKET}/{key}\n")
 
 
 def test_url_without_custom_endpoint(settings):
-    settings.AWS_STORAGE_BUCKET_NAME = "reports"
+    settings.AWS_STORAGE_BUCKET_NAME = S3_BUCKET
     settings.AWS_S3_REGION_NAME = "eu-west-1"
     settings.AWS_S3_ENDPOINT_URL = None
     assert s3_object_url("engagement-reports/a.zip") == (
-        "https://reports.s3.eu-west-1.amazonaws.com/engagement-reports/a.zip"
+        f"https://{S3_BUCKET}.s3.eu-west-1.amazonaws.com/engagement-reports/a.zip"
     )
 
 
@@ -150,7 +111,7 @@ def test_refused_upload_keeps_the_files(db, s3, settings, tmp_path):
     ],
 )
 def test_missing_settings_fail_before_any_work(db, settings, tmp_path, missing, named):
-    settings.AWS_STORAGE_BUCKET_NAME = "reports"
+    settings.AWS_STORAGE_BUCKET_NAME = S3_BUCKET
     settings.AWS_S3_ENDPOINT_URL = "http://127.0.0.1:9"
     settings.AWS_S3_REGION_NAME = None
     delattr(settings, missing)
@@ -161,7 +122,7 @@ def test_missing_settings_fail_before_any_work(db, settings, tmp_path, missing, 
 
 
 def test_missing_boto3(db, settings, monkeypatch, tmp_path):
-    settings.AWS_STORAGE_BUCKET_NAME = "reports"
+    settings.AWS_STORAGE_BUCKET_NAME = S3_BUCKET
     settings.AWS_S3_REGION_NAME = "us-east-1"
     monkeypatch.setitem(sys.modules, "boto3", None)
     with pytest.raises(CommandError) as excinfo:
