@@ -81,6 +81,13 @@ def engagement_settings(settings):
 
 
 @pytest.fixture
+def no_tracking(engagement_settings):
+    """The package's receivers record signups, logins and target changes; tests that
+    count events exactly switch them off."""
+    engagement_settings.update(TRACK=dict.fromkeys(engagement_settings.TRACK, False))
+
+
+@pytest.fixture
 def user_factory(db, django_user_model):
     counter = iter(range(1, 1_000_000))
 

@@ -20,13 +20,7 @@ from django_engagement.services.aggregation import (
 
 DAY = date(2026, 1, 4)
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_tracking(engagement_settings):
-    """Creating users would record signup events; these tests count events exactly."""
-    engagement_settings.update(TRACK=dict.fromkeys(engagement_settings.TRACK, False))
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 
 def at(day: date, hour: int, minute: int = 0, tz: str = "UTC") -> datetime:

@@ -19,17 +19,11 @@ SUMMARY_URL = reverse("django_engagement:engagement-activity-feed-summary")
 MARK_READ_URL = reverse("django_engagement:engagement-activity-feed-mark-read")
 GENERATE_URL = reverse("django_engagement:engagement-activity-feed-generate")
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 NOW = timezone.now()
 BAD_DATE = ["Enter an ISO 8601 date (YYYY-MM-DD) or date and time."]
 EITHER = ["Send activity_ids (a list of ids) or mark_all: true."]
-
-
-@pytest.fixture(autouse=True)
-def no_tracking(engagement_settings):
-    """Receivers (signup, target created) would add events and items of their own."""
-    engagement_settings.update(TRACK=dict.fromkeys(engagement_settings.TRACK, False))
 
 
 def detail_url(pk) -> str:

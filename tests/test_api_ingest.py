@@ -19,13 +19,12 @@ from django_engagement.models import get_event_model
 
 URL = reverse("django_engagement:engagement-events")
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 
 @pytest.fixture(autouse=True)
-def isolate(engagement_settings):
-    """Fresh throttle history, and no receiver events (signup, login) among the counted rows."""
-    engagement_settings.update(TRACK=dict.fromkeys(engagement_settings.TRACK, False))
+def fresh_throttle():
+    """Fresh throttle history for every test."""
     cache.clear()
     yield
     cache.clear()

@@ -22,13 +22,7 @@ from django_engagement.services.dashboard import build_dashboard
 DAY = date(2026, 1, 4)
 UTC = ZoneInfo("UTC")
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_tracking(engagement_settings):
-    """Creating users would record signup events; these tests count events exactly."""
-    engagement_settings.update(TRACK=dict.fromkeys(engagement_settings.TRACK, False))
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 
 def url(name: str) -> str:

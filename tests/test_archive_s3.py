@@ -21,8 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def expired_items(user, engagement_settings):
-    engagement_settings.update(TRACK=dict.fromkeys(engagement_settings.TRACK, False))
+def expired_items(user, no_tracking):
     Feed = get_feed_model()
     old = timezone.now() - timedelta(days=400)
     return Feed.objects.bulk_create(

@@ -13,16 +13,17 @@ from celery.signals import task_postrun
 from django.db import connections
 
 from django_engagement import record_event, record_events
-from django_engagement.conf import DEFAULTS
 from django_engagement.models import get_feed_model
 from tests.conftest import require_service
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
+pytestmark = pytest.mark.usefixtures("no_tracking")
+
 
 @pytest.fixture(autouse=True)
 def async_feed(engagement_settings):
-    engagement_settings.update(ASYNC_FEED=True, TRACK=dict.fromkeys(DEFAULTS["TRACK"], False))
+    engagement_settings.update(ASYNC_FEED=True)
 
 
 @pytest.fixture

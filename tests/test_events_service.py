@@ -13,20 +13,13 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from django_engagement import record_event, record_events
-from django_engagement.conf import DEFAULTS
 from django_engagement.models import get_event_model, get_feed_model
 from django_engagement.services.events import anonymize_ip, request_context, store_events
 from django_engagement.signals import event_recorded
 from django_engagement.validators import PayloadTooLarge
 from tests.testapp.models import Course
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_receivers(engagement_settings):
-    """Only the events a test records itself (no signup/target receivers)."""
-    engagement_settings.update(TRACK=dict.fromkeys(DEFAULTS["TRACK"], False))
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 
 def events():

@@ -10,7 +10,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from django_engagement import feed_summary, notify, record_event, record_events
-from django_engagement.conf import DEFAULTS
 from django_engagement.models import get_feed_model
 from django_engagement.services.feed import (
     FeedRule,
@@ -22,12 +21,7 @@ from django_engagement.services.feed import (
 from django_engagement.signals import feed_items_created, feed_items_read
 from tests.testapp.models import Course
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_receivers(engagement_settings):
-    engagement_settings.update(TRACK=dict.fromkeys(DEFAULTS["TRACK"], False))
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 
 def feed():

@@ -14,13 +14,12 @@ celery = pytest.importorskip("celery")
 
 from django_engagement import tasks  # noqa: E402
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 
 @pytest.fixture(autouse=True)
-def eager(engagement_settings):
+def eager():
     """Run ``.delay()`` in-process and re-raise task errors, without a broker."""
-    engagement_settings.update(TRACK=dict.fromkeys(engagement_settings.TRACK, False))
     conf = celery.current_app.conf
     saved = conf.task_always_eager, conf.task_eager_propagates
     conf.task_always_eager = conf.task_eager_propagates = True

@@ -26,7 +26,7 @@ from tests.testapp.models import Course
 jsonschema = pytest.importorskip("jsonschema")
 pytest.importorskip("drf_spectacular")
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 PREFIX = "/api/engagement/"
 SPEC_ENDPOINTS = {
@@ -54,8 +54,7 @@ def openapi() -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def isolate(engagement_settings):
-    engagement_settings.update(TRACK=dict.fromkeys(engagement_settings.TRACK, False))
+def clear_cache():
     cache.clear()
 
 

@@ -9,16 +9,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from django_engagement.conf import DEFAULTS
 from django_engagement.models import get_event_model, get_feed_model
 from django_engagement.services.feed import populate_feed
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_receivers(engagement_settings):
-    engagement_settings.update(TRACK=dict.fromkeys(DEFAULTS["TRACK"], False))
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 
 @pytest.fixture

@@ -9,16 +9,10 @@ import pytest
 from django.test import RequestFactory
 
 from django_engagement import export_user_data, record_event
-from django_engagement.conf import DEFAULTS
 from django_engagement.models import get_event_model, get_feed_model
 from tests.testapp.models import Course
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_receivers(engagement_settings):
-    engagement_settings.update(TRACK=dict.fromkeys(DEFAULTS["TRACK"], False))
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 
 def test_export_user_data(user, other_user, campaign, django_assert_max_num_queries):

@@ -17,13 +17,7 @@ from django_engagement.services.retention import purge_events
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_tracking(engagement_settings):
-    """Creating users would record signup events; these tests count events exactly."""
-    engagement_settings.update(TRACK=dict.fromkeys(engagement_settings.TRACK, False))
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 
 @pytest.fixture(autouse=True)

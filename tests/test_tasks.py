@@ -9,10 +9,9 @@ from celery import Celery
 from celery._state import get_current_app
 
 from django_engagement import record_event, tasks
-from django_engagement.conf import DEFAULTS
 from django_engagement.models import get_feed_model
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 TASKS = [
     tasks.fan_out_feed_task,
@@ -21,11 +20,6 @@ TASKS = [
     tasks.purge_events_task,
     tasks.aggregate_daily_task,
 ]
-
-
-@pytest.fixture(autouse=True)
-def no_receivers(engagement_settings):
-    engagement_settings.update(TRACK=dict.fromkeys(DEFAULTS["TRACK"], False))
 
 
 @pytest.fixture
