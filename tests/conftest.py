@@ -5,6 +5,7 @@ under a plain run and skip with a reason; ENGAGEMENT_REQUIRE_SERVICES=1 (set by
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
 import pytest
 from rest_framework.test import APIClient
@@ -85,6 +86,30 @@ def no_tracking(engagement_settings):
     """The package's receivers record signups, logins and target changes; tests that
     count events exactly switch them off."""
     engagement_settings.update(TRACK=dict.fromkeys(engagement_settings.TRACK, False))
+
+
+FROZEN_NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen_now(monkeypatch):
+    """Retention and purge cutoffs are computed from this fixed instant, ``FROZEN_NOW``."""
+    from django_engagement.services import retention
+
+    monkeypatch.setattr(retention.timezone, "now", lambda: FROZEN_NOW)
+
+
+@pytest.fixture
+def eager_app():
+    """A Celery app that runs tasks in-process, made current for ``shared_task``."""
+    from celery import Celery
+    from celery._state import get_current_app
+
+    previous = get_current_app()
+    app = Celery("engagement-tests", set_as_current=True)
+    app.conf.update(task_always_eager=True)
+    yield app
+    previous.set_current()
 
 
 @pytest.fixture

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from django_engagement.models import EventAggregateDaily, get_event_model
 from django_engagement.services import aggregation
@@ -17,6 +16,7 @@ from django_engagement.services.aggregation import (
     compute_day,
     day_bounds,
 )
+from tests.helpers import command_output
 
 DAY = date(2026, 1, 4)
 
@@ -163,9 +163,7 @@ def test_dst_day_is_23_hours_long(settings):
 
 
 def run(*args):
-    out = io.StringIO()
-    call_command("aggregate_events_daily", *args, stdout=out)
-    return out.getvalue()
+    return command_output("aggregate_events_daily", *args)
 
 
 def test_command_aggregates_the_given_date(day_events):

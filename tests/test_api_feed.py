@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_engagement.models import get_event_model, get_feed_model
+from tests.helpers import feed
 from tests.testapp.models import Course
 
 LIST_URL = reverse("django_engagement:engagement-activity-feed-list")
@@ -28,10 +29,6 @@ EITHER = ["Send activity_ids (a list of ids) or mark_all: true."]
 
 def detail_url(pk) -> str:
     return reverse("django_engagement:engagement-activity-feed-detail", args=[pk])
-
-
-def feed():
-    return get_feed_model()._default_manager
 
 
 def make_items(user, count, *, target=None, activity_type="event", start=NOW, **fields):

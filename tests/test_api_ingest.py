@@ -16,6 +16,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from django_engagement.models import get_event_model
+from tests.helpers import events
 
 URL = reverse("django_engagement:engagement-events")
 
@@ -28,10 +29,6 @@ def fresh_throttle():
     cache.clear()
     yield
     cache.clear()
-
-
-def events():
-    return get_event_model()._default_manager
 
 
 def post(client, body, **extra):

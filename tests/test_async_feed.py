@@ -13,8 +13,8 @@ from celery.signals import task_postrun
 from django.db import connections
 
 from django_engagement import record_event, record_events
-from django_engagement.models import get_feed_model
 from tests.conftest import require_service
+from tests.helpers import feed
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -24,19 +24,6 @@ pytestmark = pytest.mark.usefixtures("no_tracking")
 @pytest.fixture(autouse=True)
 def async_feed(engagement_settings):
     engagement_settings.update(ASYNC_FEED=True)
-
-
-@pytest.fixture
-def eager_app():
-    previous = get_current_app()
-    app = Celery("engagement-tests", set_as_current=True)
-    app.conf.update(task_always_eager=True)
-    yield app
-    previous.set_current()
-
-
-def feed():
-    return get_feed_model()._default_manager
 
 
 @pytest.mark.django_db

@@ -17,13 +17,10 @@ from django_engagement.models import get_event_model, get_feed_model
 from django_engagement.services.events import anonymize_ip, request_context, store_events
 from django_engagement.signals import event_recorded
 from django_engagement.validators import PayloadTooLarge
+from tests.helpers import events
 from tests.testapp.models import Course
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
-
-
-def events():
-    return get_event_model()._default_manager
 
 
 def make_request(user=None, ip="203.0.113.77", agent="Mozilla/5.0"):
@@ -291,28 +288,35 @@ def test_fan_out_runs_for_new_events_only(engagement_settings, user, campaign):
 # -- concurrency (PostgreSQL) ------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_idempotent_records_store_one_event():
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
-    threads_count = 8
-    barrier = threading.Barrier(threads_count)
+def run_concurrently(count: int, action) -> tuple[list, list]:
+    """Run ``action`` in ``count`` threads released together; return (results, errors)."""
+    barrier = threading.Barrier(count)
     results, errors = [], []
 
     def worker():
         try:
             barrier.wait()
-            results.append(record_event("purchase", idempotency_key="race", data={"t": 1}).pk)
-        except Exception as exc:  # noqa: BLE001 - reported below
+            results.append(action())
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
             errors.append(exc)
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=worker) for _ in range(threads_count)]
+    threads = [threading.Thread(target=worker) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return results, errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_idempotent_records_store_one_event():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
+    results, errors = run_concurrently(
+        8, lambda: record_event("purchase", idempotency_key="race", data={"t": 1}).pk
+    )
     assert errors == []
     assert events().count() == 1
     assert set(results) == {events().get().pk}
@@ -322,24 +326,8 @@ def test_concurrent_idempotent_records_store_one_event():
 def test_concurrent_bulk_with_shared_keys():
     if connection.vendor != "postgresql":
         pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
-    barrier = threading.Barrier(4)
-    results, errors = [], []
     specs = [{"event_type": "sync", "idempotency_key": f"item-{n}"} for n in range(50)]
-
-    def worker():
-        try:
-            barrier.wait()
-            results.append([event.pk for event in record_events(specs)])
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = run_concurrently(4, lambda: [event.pk for event in record_events(specs)])
     assert errors == []
     assert events().count() == 50
     assert len({tuple(pks) for pks in results}) == 1

@@ -19,13 +19,10 @@ from django_engagement.services.feed import (
     serialize_feed_item,
 )
 from django_engagement.signals import feed_items_created, feed_items_read
+from tests.helpers import feed
 from tests.testapp.models import Course
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
-
-
-def feed():
-    return get_feed_model()._default_manager
 
 
 def make_users(count: int, prefix: str = "member") -> list:

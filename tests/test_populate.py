@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.utils import timezone
 
-from django_engagement.models import get_event_model, get_feed_model
+from django_engagement.models import get_event_model
 from django_engagement.services.feed import populate_feed
+from tests.helpers import command_output, feed
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
@@ -36,10 +36,6 @@ def history(user, other_user, campaign):
         ]
     )
     return user, other_user
-
-
-def feed():
-    return get_feed_model()._default_manager
 
 
 def test_populate_is_exact_and_idempotent(history):
@@ -91,9 +87,7 @@ def test_days_back_must_be_positive():
 
 
 def run(*args):
-    out = StringIO()
-    call_command("populate_activity_feeds", *args, stdout=out)
-    return out.getvalue()
+    return command_output("populate_activity_feeds", *args)
 
 
 def test_command(history):

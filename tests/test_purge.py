@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import io
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from django_engagement.models import get_event_model, get_feed_model
-from django_engagement.services import retention
 from django_engagement.services.retention import purge_events
+from tests.conftest import FROZEN_NOW as NOW
+from tests.helpers import command_output
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
-
-
-@pytest.fixture(autouse=True)
-def frozen_now(monkeypatch):
-    monkeypatch.setattr(retention.timezone, "now", lambda: NOW)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking", "frozen_now")]
 
 
 @pytest.fixture
@@ -124,11 +118,7 @@ def test_invalid_arguments_raise_value_error():
 
 
 def run(*args, tty=False):
-    out = io.StringIO()
-    if tty:
-        out.isatty = lambda: True
-    call_command("purge_events", *args, stdout=out)
-    return out.getvalue()
+    return command_output("purge_events", *args, tty=tty)
 
 
 def test_command_dry_run_and_real_run(make_events, feed_for):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import gzip
-import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -18,17 +17,12 @@ from django_engagement.services import retention
 from django_engagement.services.archive import read_archive, restore_archive
 from django_engagement.services.retention import apply_retention
 from django_engagement.signals import retention_applied
+from tests.conftest import FROZEN_NOW as NOW
+from tests.helpers import command_output
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
-
-
-@pytest.fixture(autouse=True)
-def frozen_now(monkeypatch):
-    """Retention cutoffs are computed from this fixed instant."""
-    monkeypatch.setattr(retention.timezone, "now", lambda: NOW)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking", "frozen_now")]
 
 
 @pytest.fixture
@@ -302,11 +296,7 @@ def test_archive_to_an_existing_file_is_refused(tmp_path, make_items):
 
 
 def run(*args, tty=False):
-    out = io.StringIO()
-    if tty:
-        out.isatty = lambda: True
-    call_command("cleanup_activity_feeds", *args, stdout=out)
-    return out.getvalue()
+    return command_output("cleanup_activity_feeds", *args, tty=tty)
 
 
 def test_command_dry_run_prints_a_per_type_summary(policy_rows):

@@ -102,6 +102,16 @@ def known(quiet, django_user_model):
     return make_known_events(django_user_model)
 
 
+KNOWN_WEEK_TOTALS = {
+    "events": 15,
+    "unique_users": 3,
+    "unique_anonymous": 2,
+    "feed_items": 2,
+    "joins": 6,
+    "leaves": 1,
+}
+
+
 def expected_week(known: dict) -> dict:
     """build_dashboard(7) on make_known_events()."""
     per_day = {0: 7, 1: 3, 3: 3, 5: 1, 6: 1}
@@ -111,14 +121,7 @@ def expected_week(known: dict) -> dict:
         "days": 7,
         "start": day(6),
         "end": day(0),
-        "totals": {
-            "events": 15,
-            "unique_users": 3,
-            "unique_anonymous": 2,
-            "feed_items": 2,
-            "joins": 6,
-            "leaves": 1,
-        },
+        "totals": KNOWN_WEEK_TOTALS,
         "events_per_day": [
             {"date": day(ago), "count": per_day.get(ago, 0)} for ago in range(6, -1, -1)
         ],

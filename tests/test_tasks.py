@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from celery import Celery
-from celery._state import get_current_app
 
 from django_engagement import record_event, tasks
 from django_engagement.models import get_feed_model
@@ -20,16 +18,6 @@ TASKS = [
     tasks.purge_events_task,
     tasks.aggregate_daily_task,
 ]
-
-
-@pytest.fixture
-def eager_app():
-    """A Celery app that runs tasks in-process, made current for ``shared_task``."""
-    previous = get_current_app()
-    app = Celery("engagement-tests", set_as_current=True)
-    app.conf.update(task_always_eager=True)
-    yield app
-    previous.set_current()
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda task: task.name)

@@ -1,0 +1,28 @@
+"""Plain helpers shared by test modules (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import io
+
+from django.core.management import call_command
+
+from django_engagement.models import get_event_model, get_feed_model
+
+
+def events():
+    """The configured event model's default manager."""
+    return get_event_model()._default_manager
+
+
+def feed():
+    """The configured feed model's default manager."""
+    return get_feed_model()._default_manager
+
+
+def command_output(name: str, *args, tty: bool = False) -> str:
+    """Run management command ``name`` and return its stdout; ``tty`` makes it a terminal."""
+    out = io.StringIO()
+    if tty:
+        out.isatty = lambda: True
+    call_command(name, *args, stdout=out)
+    return out.getvalue()
