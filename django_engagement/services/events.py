@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -160,7 +161,11 @@ def _store(events: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
     Event = type(events[0])
     manager = Event._default_manager
     if not any(event.idempotency_key for event in events):
-        manager.bulk_create(events)
+        if len(events) == 1:
+            # save() is one INSERT in autocommit; bulk_create() adds BEGIN and COMMIT.
+            events[0].save(force_insert=True)
+        else:
+            manager.bulk_create(events)
         return [(event, True) for event in events]
 
     first_by_key: dict[str, AbstractEvent] = {}
@@ -191,13 +196,21 @@ def _store(events: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
 
 def _record(built: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
     """Store validated events in batches in one transaction, fan out, signal after commit."""
-    from .feed import schedule_fan_out
+    from .feed import feed_rule_table, schedule_fan_out
 
     Event = type(built[0])
 
     batch_size = engagement_settings.MAX_BATCH_SIZE
+    table = feed_rule_table()
+    # One INSERT that no feed rule follows is atomic by itself; skipping BEGIN/COMMIT
+    # saves two round trips on the hottest path (a page view, a click).
+    single_write = (
+        len(built) <= batch_size
+        and table is not None
+        and not any(event.event_type in table for event in built)
+    )
     results: list[tuple[AbstractEvent, bool]] = []
-    with transaction.atomic():
+    with nullcontext() if single_write else transaction.atomic():
         for start in range(0, len(built), batch_size):
             results.extend(_store(built[start : start + batch_size]))
         new = [event for event, created in results if created]
