@@ -61,7 +61,9 @@ class RawJSON(str):
     as is: decoding it only to encode it again would double the archive's CPU cost."""
 
 
-def _encode_row(row: dict[str, Any]) -> str:
+def _encode_row(row: dict[str, Any] | RawJSON) -> str:
+    if isinstance(row, RawJSON):  # a whole row the database already wrote as JSON
+        return row
     raw = {key: value for key, value in row.items() if isinstance(value, RawJSON)}
     if not raw:
         return _ENCODER.encode(row)
@@ -70,7 +72,7 @@ def _encode_row(row: dict[str, Any]) -> str:
     return f"{plain[:-1]},{spliced}}}" if len(plain) > 2 else f"{{{spliced}}}"
 
 
-def encode_rows(rows: Iterable[dict[str, Any]]) -> bytes:
+def encode_rows(rows: Iterable[dict[str, Any] | RawJSON]) -> bytes:
     """One gzip member holding ``rows`` as JSON Lines."""
     lines = "".join(f"{_encode_row(row)}\n" for row in rows)
     return gzip.compress(lines.encode(), compresslevel=COMPRESS_LEVEL)
@@ -86,7 +88,7 @@ class LocalArchive:
         self.location = str(path)
         self.rows_written = 0
 
-    def write(self, rows: list[dict[str, Any]]) -> None:
+    def write(self, rows: list[dict[str, Any] | RawJSON]) -> None:
         try:
             self._file.write(encode_rows(rows))
             self._file.flush()
@@ -127,7 +129,7 @@ class S3Archive:
         except self._errors as exc:
             raise ArchiveError(f"S3 error on {self.location}: {exc}") from exc
 
-    def write(self, rows: list[dict[str, Any]]) -> None:
+    def write(self, rows: list[dict[str, Any] | RawJSON]) -> None:
         self._parts += 1
         self._call(
             self._client.put_object,

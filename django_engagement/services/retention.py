@@ -200,28 +200,43 @@ def _count_expired(policies: list[_Policy]) -> Counter[str]:
     return Counter(dict(rows))
 
 
-def _archive_columns(model: type[models.Model]) -> tuple[list[str], list[Any], set[str]]:
-    """Names of an archived row's columns, what to select for each, and which are JSON.
+def _archive_select(
+    model: type[models.Model], connection: BaseDatabaseWrapper
+) -> tuple[list[str], list[Any], Callable[[tuple[Any, ...]], dict[str, Any] | RawJSON]]:
+    """What to select for archived rows: column names, select expressions, and how
+    to turn a fetched tuple into an archive row.
 
-    JSON columns are selected as text and written as is (``RawJSON``); the others
-    are the model's concrete columns by attribute name.
+    PostgreSQL writes each row as one JSON object itself (``json_build_object``), so
+    Python only joins and compresses lines; elsewhere JSON columns are selected as
+    text and written as is (``RawJSON``), the rest by attribute name.
     """
+    fields = model._meta.concrete_fields
+    pk_name = model._meta.pk.attname
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        pairs = ", ".join(f"'{field.attname}', {quote(field.column)}" for field in fields)
+        line = RawSQL(f"json_build_object({pairs})::text", ())
+        return (
+            [pk_name, "activity_type", "line"],
+            [pk_name, "activity_type", line],
+            (lambda row: RawJSON(row[2])),
+        )
     names, selected, json_names = [], [], set()
-    for column in model._meta.concrete_fields:
+    for column in fields:
         names.append(column.attname)
         if isinstance(column, models.JSONField):
             selected.append(Cast(column.attname, models.TextField()))
             json_names.add(column.attname)
         else:
             selected.append(column.attname)
-    return names, selected, json_names
 
+    def archive_row(row: tuple[Any, ...]) -> dict[str, Any]:
+        return {
+            name: RawJSON(value) if name in json_names and value is not None else value
+            for name, value in zip(names, row, strict=True)
+        }
 
-def _archive_row(names: list[str], json_names: set[str], row: tuple[Any, ...]) -> dict[str, Any]:
-    return {
-        name: RawJSON(value) if name in json_names and value is not None else value
-        for name, value in zip(names, row, strict=True)
-    }
+    return names, selected, archive_row
 
 
 def _delete_in_place(
@@ -288,7 +303,7 @@ def _delete_policy(
         return
     pk_name = Feed._meta.pk.attname
     if archive is not None:
-        columns, selected, json_columns = _archive_columns(Feed)
+        columns, selected, archive_row = _archive_select(Feed, connections[database])
     else:
         # Only what the DELETE and the per-type counts need: converting 10,000
         # datetimes per batch would cost more than the delete itself.
@@ -302,7 +317,7 @@ def _delete_policy(
             if not rows:
                 return
             if archive is not None:
-                archive.write([_archive_row(columns, json_columns, row) for row in rows])
+                archive.write([archive_row(row) for row in rows])
             _delete_batch(Feed, [row[pk_index] for row in rows])
         deleted.update(row[type_index] for row in rows)
         done += len(rows)
