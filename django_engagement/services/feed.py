@@ -463,7 +463,7 @@ def _target_id(content_type: ContentType | None, object_id: str) -> Any:
 
 
 def serialize_feed_item(item: AbstractActivityFeedItem) -> dict[str, Any]:
-    """Seed 004's item shape. Needs no query when ``target_content_type`` is loaded."""
+    """Seed 004's item shape; no query of its own (content types come from Django's cache)."""
     content_type = _content_type(item)
     return {
         "id": item.pk,
