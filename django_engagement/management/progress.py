@@ -2,15 +2,16 @@
 
 Usage::
 
-    progress = Progress(self.stdout, verbosity)
-    service(on_batch=progress.update)       # on_batch(label, rows_done)
-    progress.finish()
+    with Progress(self.stdout, verbosity) as progress:
+        service(on_batch=progress.update)   # on_batch(label, rows_done)
 
 It rewrites a single line (``\\r``) and only when stdout is a terminal and
 verbosity is at least 1, so logs, pipes and ``call_command`` output stay clean.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.core.management.base import OutputWrapper
 
@@ -36,3 +37,9 @@ class Progress:
             self.stdout.write("\r\033[K", ending="")
             self.stdout.flush()
             self._shown = False
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.finish()

@@ -57,22 +57,20 @@ class Command(BaseCommand):
             raise CommandError("--older-than-days must be 0 or more.")
         if not 1 <= options["batch_size"] <= MAX_BATCH_SIZE:
             raise CommandError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}.")
-        progress = Progress(self.stdout, verbosity)
         try:
-            result = apply_retention(
-                dry_run=options["dry_run"],
-                activity_type=options["activity_type"],
-                older_than_days=options["older_than_days"],
-                archive_to=options["archive_to"],
-                batch_size=options["batch_size"],
-                on_batch=progress.update,
-            )
+            with Progress(self.stdout, verbosity) as progress:
+                result = apply_retention(
+                    dry_run=options["dry_run"],
+                    activity_type=options["activity_type"],
+                    older_than_days=options["older_than_days"],
+                    archive_to=options["archive_to"],
+                    batch_size=options["batch_size"],
+                    on_batch=progress.update,
+                )
         except (ValueError, ImproperlyConfigured) as exc:
             raise CommandError(str(exc)) from exc
         except ArchiveError as exc:
             raise CommandError(f"{exc}; rows not archived were not deleted.") from exc
-        finally:
-            progress.finish()
         if verbosity < 1:
             return
         verb = "would delete" if result.dry_run else "deleted"
