@@ -31,7 +31,8 @@ def validate_event_type(event_type: Any) -> None:
                 code="invalid_choice",
             )
         return
-    if not isinstance(event_type, str) or not EVENT_TYPE_PATTERN.match(event_type):
+    # fullmatch: with match(), "$" also accepts a trailing newline ("page_view\n").
+    if not isinstance(event_type, str) or not EVENT_TYPE_PATTERN.fullmatch(event_type):
         raise ValidationError(
             f"Invalid event type {event_type!r}: use 1-64 characters of a-z, 0-9, "
             "'_', '.', ':' or '-', starting with a letter.",

@@ -197,6 +197,14 @@ def test_bulk_error_names_index_and_field_and_stores_nothing(api_client):
     assert events().count() == 0
 
 
+def test_event_type_with_trailing_newline_is_400(api_client):
+    response = post(api_client, {"event_type": "page_view\n"})
+
+    assert response.status_code == 400
+    assert "Invalid event type" in response.json()["event_type"][0]
+    assert events().count() == 0
+
+
 def test_empty_bulk_is_rejected(api_client):
     response = post(api_client, {"events": []})
 

@@ -96,6 +96,9 @@ def test_disabled_returns_none_and_stores_nothing(engagement_settings, user):
     ("kwargs", "error", "message"),
     [
         ({"event_type": "Bad Type"}, ValidationError, "Invalid event type 'Bad Type'"),
+        # 64 characters and a newline: past the column's max_length (a DataError on PostgreSQL).
+        ({"event_type": "a" * 64 + "\n"}, ValidationError, "Invalid event type"),
+        ({"event_type": "page_view\n"}, ValidationError, "Invalid event type"),
         ({"event_type": "ok", "source": "fax"}, ValidationError, "Unknown source 'fax'"),
         ({"event_type": "ok", "data": ["x"]}, ValidationError, "data must be a JSON object"),
         ({"event_type": "ok", "title": "t" * 256}, ValidationError, "title is 256 characters"),
