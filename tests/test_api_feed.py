@@ -130,6 +130,9 @@ def test_date_filters_take_dates_and_datetimes(auth_client, user):
         ({"start_date": "yesterday"}, {"start_date": BAD_DATE}),
         ({"end_date": "2024-02-30"}, {"end_date": BAD_DATE}),
         ({"is_read": "maybe"}, {"is_read": ["Use true or false."]}),
+        # No midnight after 9999-12-31, no UTC instant for year 1 at +05:00: not a 500.
+        ({"end_date": "9999-12-31"}, {"end_date": ["Date out of range."]}),
+        ({"start_date": "0001-01-01T00:00:00+05:00"}, {"start_date": ["Date out of range."]}),
         (
             {"activity_type": "x" * 65},
             {"activity_type": ["Ensure this value has at most 64 characters (it has 65)."]},

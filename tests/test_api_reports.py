@@ -187,6 +187,9 @@ def test_top_values_default_range_is_thirty_days_to_today(admin_client_api, even
         ({"key": "page", "date_from": "2026-02-30"}, "date_from"),
         ({"key": "page", "date_to": "04/01/2026"}, "date_to"),
         ({"key": "page", "date_from": "2026-01-05", "date_to": "2026-01-04"}, "date_from"),
+        # Days whose bounds a datetime cannot hold are a 400, not an OverflowError.
+        ({"key": "page", "date_to": "9999-12-31"}, "date_to"),
+        ({"key": "page", "date_to": "0001-01-05"}, "date_from"),
     ],
 )
 def test_top_values_bad_parameters_are_400_naming_them(admin_client_api, params, field):
@@ -269,6 +272,7 @@ def test_export_accepts_a_csv_accept_header(admin_client_api, events):
     ("params", "field"),
     [
         ({"date": "2026-1-4x"}, "date"),
+        ({"date": "9999-12-31"}, "date"),
         ({"limit": 0}, "limit"),
         ({"limit": 1_000_001}, "limit"),
         ({"event_type": "bad type!"}, "event_type"),
@@ -279,6 +283,14 @@ def test_export_bad_parameters_are_400_naming_them(admin_client_api, params, fie
 
     assert response.status_code == 400
     assert list(response.json()) == [field]
+
+
+@pytest.mark.parametrize("name", ["daily-summary", "active-users"])
+def test_day_out_of_range_is_400(admin_client_api, name):
+    response = admin_client_api.get(url(name), {"date": "9999-12-31"})
+
+    assert response.status_code == 400
+    assert response.json() == {"date": ["Date out of range."]}
 
 
 # --- dashboard -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ includes items of January 31st. A bad value is a 400 naming the parameter.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import django_filters
@@ -27,6 +27,7 @@ class DateOrDateTimeField(forms.Field):
 
     default_error_messages = {
         "invalid": _("Enter an ISO 8601 date (YYYY-MM-DD) or date and time."),
+        "out_of_range": _("Date out of range."),
     }
 
     def to_python(self, value: Any) -> date | datetime | None:
@@ -40,7 +41,29 @@ class DateOrDateTimeField(forms.Field):
             parsed = None
         if parsed is None:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        try:
+            # The database compares in UTC: 9999-12-31 has no next midnight, and an
+            # offset near year 1 or 9999 has no UTC equivalent.
+            for end in (False, True):
+                created_at_bound(parsed, end=end)[1].astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(
+                self.error_messages["out_of_range"], code="out_of_range"
+            ) from None
         return parsed
+
+
+def created_at_bound(value: date | datetime, *, end: bool) -> tuple[str, datetime]:
+    """The lookup and aware moment bounding ``created_at`` from (or, ``end``, until) ``value``.
+
+    A date covers its whole day in the current time zone. Raises ``OverflowError``
+    past the range of ``datetime``.
+    """
+    if isinstance(value, datetime):
+        moment = timezone.make_aware(value) if timezone.is_naive(value) else value
+        return ("lte" if end else "gte"), moment
+    day = value + timedelta(days=1) if end else value
+    return ("lt" if end else "gte"), timezone.make_aware(datetime.combine(day, time.min))
 
 
 @extend_schema_field(
@@ -58,13 +81,7 @@ class CreatedAtBoundFilter(django_filters.Filter):
     def filter(self, qs: QuerySet, value: date | datetime | None) -> QuerySet:
         if value is None:
             return qs
-        if isinstance(value, datetime):
-            moment = timezone.make_aware(value) if timezone.is_naive(value) else value
-            lookup = "lte" if self.end else "gte"
-        else:
-            day = value + timedelta(days=1) if self.end else value
-            moment = timezone.make_aware(datetime.combine(day, time.min))
-            lookup = "lt" if self.end else "gte"
+        lookup, moment = created_at_bound(value, end=self.end)
         return qs.filter(**{f"{self.field_name}__{lookup}": moment})
 
 

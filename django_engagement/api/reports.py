@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import UTC, date, timedelta
 from itertools import islice
 from typing import Any
 
@@ -31,7 +31,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..services import reports
-from ..services.aggregation import today
+from ..services.aggregation import day_bounds, today
 from ..services.dashboard import MAX_DAYS, build_dashboard
 from .permissions import report_permissions
 from .schema import OpenApiTypes, extend_schema, inline_serializer
@@ -41,9 +41,22 @@ MAX_EXPORT_ROWS = 1_000_000
 CSV_CHUNK_ROWS = 500
 
 
+def validate_day(value: date) -> date:
+    """A 400 for a day whose bounds in TIME_ZONE a datetime cannot hold (9999-12-31 has
+    no next midnight; the database compares in UTC)."""
+    try:
+        for bound in day_bounds(value):
+            bound.astimezone(UTC)
+    except OverflowError:
+        raise serializers.ValidationError("Date out of range.") from None
+    return value
+
+
 class DayQuery(serializers.Serializer):
     date = serializers.DateField(
-        required=False, help_text="Calendar day (YYYY-MM-DD) in TIME_ZONE; default today."
+        required=False,
+        validators=[validate_day],
+        help_text="Calendar day (YYYY-MM-DD) in TIME_ZONE; default today.",
     )
 
 
@@ -55,16 +68,26 @@ class TopQuery(serializers.Serializer):
     )
     date_from = serializers.DateField(
         required=False,
+        validators=[validate_day],
         help_text=f"First day (inclusive); default date_to - {DEFAULT_TOP_DAYS - 1}.",
     )
     date_to = serializers.DateField(
-        required=False, help_text="Last day (inclusive); default today."
+        required=False,
+        validators=[validate_day],
+        help_text="Last day (inclusive); default today.",
     )
     limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs.setdefault("date_to", today())
-        attrs.setdefault("date_from", attrs["date_to"] - timedelta(days=DEFAULT_TOP_DAYS - 1))
+        if "date_from" not in attrs:
+            try:
+                first = attrs["date_to"] - timedelta(days=DEFAULT_TOP_DAYS - 1)
+                attrs["date_from"] = validate_day(first)
+            except (OverflowError, serializers.ValidationError):
+                raise serializers.ValidationError(
+                    {"date_from": "Required: the default window would start out of range."}
+                ) from None
         if attrs["date_from"] > attrs["date_to"]:
             raise serializers.ValidationError({"date_from": "Must be on or before date_to."})
         return attrs
@@ -72,7 +95,9 @@ class TopQuery(serializers.Serializer):
 
 class ExportQuery(serializers.Serializer):
     date = serializers.DateField(
-        required=False, help_text="Only events of this day (YYYY-MM-DD); default all days."
+        required=False,
+        validators=[validate_day],
+        help_text="Only events of this day (YYYY-MM-DD); default all days.",
     )
     event_type = serializers.RegexField(
         r"^[A-Za-z0-9_.:-]{1,64}$",
