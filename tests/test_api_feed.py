@@ -281,6 +281,15 @@ def test_mark_one_item_message(auth_client, user):
             {"non_field_errors": ["Send activity_ids or mark_all, not both."]},
         ),
         ({"activity_ids": ["x"]}, {"activity_ids": {"0": ["A valid integer is required."]}}),
+        # Past 64 bits: SQLite raised OverflowError (a 500) binding it.
+        (
+            {"activity_ids": [2**63]},
+            {
+                "activity_ids": {
+                    "0": ["Ensure this value is less than or equal to 9223372036854775807."]
+                }
+            },
+        ),
         ({"activity_ids": 5}, {"activity_ids": ['Expected a list of items but got type "int".']}),
         (
             {"activity_ids": list(range(1, 1002))},

@@ -28,6 +28,8 @@ from .schema import extend_schema_field
 MAX_PAYLOAD_DEPTH = 32
 #: Most feed item ids accepted by one ``mark-read`` request.
 MAX_MARK_READ_IDS = 1000
+#: Largest feed item id (a 64-bit primary key); SQLite cannot even bind a larger int.
+MAX_FEED_ITEM_ID = 2**63 - 1
 #: How far in the future a client clock may put an event.
 MAX_CLOCK_SKEW = timedelta(days=1)
 #: Longest ``anonymous_id`` / ``idempotency_key`` (the model columns' length).
@@ -232,7 +234,7 @@ class MarkReadSerializer(StrictFieldsMixin, serializers.Serializer):
     """Either ``activity_ids`` or ``mark_all: true``, not both."""
 
     activity_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_FEED_ITEM_ID),
         max_length=MAX_MARK_READ_IDS,
         required=False,
         help_text=_("Ids of the caller's items; other users' ids are ignored."),
