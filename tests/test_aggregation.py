@@ -215,3 +215,17 @@ def test_command_errors_are_one_line(args, message):
     assert message in str(excinfo.value)
     assert "\n" not in str(excinfo.value)
     assert not EventAggregateDaily.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--date", "9999-12-31"],
+        ["--date", "0001-01-01", "--days-back", "5"],
+        ["--days-back", "1000000000"],
+    ],
+)
+def test_command_days_past_the_calendar_are_a_command_error(args):
+    with pytest.raises(CommandError, match=r"^--date and --days-back reach past the supported"):
+        command_output("aggregate_events_daily", *args)

@@ -634,3 +634,10 @@ def test_service_is_exported_from_the_package():
     import django_engagement
 
     assert django_engagement.build_engagement_report is build_engagement_report
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("args", [["--end", "9999-12-31"], ["--end", "0001-01-05"]])
+def test_dates_past_the_calendar_are_a_command_error(args):
+    with pytest.raises(CommandError, match=r"^--start/--end reach past the supported dates\.$"):
+        call_command("engagement_report", *args, "--stdout", stdout=StringIO())

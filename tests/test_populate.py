@@ -112,3 +112,10 @@ def test_command(history):
 def test_command_errors(args, message):
     with pytest.raises(CommandError, match=f"^{message}$".replace(".", r"\.")):
         run(*args)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("days", ["3000000", "1000000000"])
+def test_command_days_back_past_the_calendar_is_a_command_error(days):
+    with pytest.raises(CommandError, match=r"^--days-back reaches past the supported dates\.$"):
+        command_output("populate_activity_feeds", "--days-back", days)

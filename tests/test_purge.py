@@ -158,3 +158,9 @@ def test_command_errors_are_one_line(args, message, make_events):
     assert str(excinfo.value) == message or message in str(excinfo.value)
     assert "\n" not in str(excinfo.value)
     assert get_event_model().objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_command_days_past_the_calendar_is_a_command_error():
+    with pytest.raises(CommandError, match=r"^--days reaches past the supported dates\.$"):
+        command_output("purge_events", "--days", "3000000")

@@ -372,3 +372,10 @@ def test_command_existing_archive_file_is_a_command_error(tmp_path, make_items):
 
     with pytest.raises(CommandError, match="already exists"):
         run("--archive-to", str(target))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("extra", [[], ["--dry-run"]])
+def test_command_older_than_days_past_the_calendar_is_a_command_error(extra):
+    with pytest.raises(CommandError, match=r"^--older-than-days reaches past the supported"):
+        command_output("cleanup_activity_feeds", "--older-than-days", "1000000000", *extra)

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...services.aggregation import aggregate_daily, yesterday
+from ...services.aggregation import aggregate_daily, day_bounds, yesterday
 
 
 class Command(BaseCommand):
@@ -46,6 +46,11 @@ class Command(BaseCommand):
         days_back = options["days_back"]
         if days_back < 1:
             raise CommandError("--days-back must be 1 or more.")
+        try:
+            day_bounds(last)
+            day_bounds(last - timedelta(days=days_back - 1))
+        except OverflowError:
+            raise CommandError("--date and --days-back reach past the supported dates.") from None
         for offset in range(days_back - 1, -1, -1):
             result = aggregate_daily(last - timedelta(days=offset))
             if options["verbosity"] >= 1:

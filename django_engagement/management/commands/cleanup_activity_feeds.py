@@ -69,6 +69,8 @@ class Command(BaseCommand):
                 )
         except (ValueError, ImproperlyConfigured) as exc:
             raise CommandError(str(exc)) from exc
+        except OverflowError:  # now - days: raised before anything is deleted
+            raise CommandError("--older-than-days reaches past the supported dates.") from None
         except ArchiveError as exc:
             raise CommandError(f"{exc}; rows not archived were not deleted.") from exc
         if verbosity < 1:

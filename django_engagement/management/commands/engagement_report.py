@@ -18,6 +18,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from ...services.aggregation import day_bounds
 from ...services.report import (
     FORMATS,
     ReportUploadError,
@@ -102,7 +103,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         end = parse_day(options["end"], "--end") or timezone.localdate()
-        start = parse_day(options["start"], "--start") or end - timedelta(days=DEFAULT_DAYS)
+        try:
+            start = parse_day(options["start"], "--start") or end - timedelta(days=DEFAULT_DAYS)
+            day_bounds(start)
+            day_bounds(end)
+        except OverflowError:
+            raise CommandError("--start/--end reach past the supported dates.") from None
         if start > end:
             raise CommandError(
                 f"--start {start} is after --end {end}; expected YYYY-MM-DD with start <= end"

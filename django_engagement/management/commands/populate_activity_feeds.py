@@ -43,13 +43,16 @@ class Command(BaseCommand):
                 user = User._default_manager.get(pk=options["user_id"])
             except (User.DoesNotExist, ValueError, TypeError):
                 raise CommandError(f"No user with id {options['user_id']!r}.") from None
-        with Progress(self.stdout, options["verbosity"]) as progress:
-            result = populate_feed(
-                user=user,
-                days_back=options["days_back"],
-                dry_run=options["dry_run"],
-                on_batch=progress.update,
-            )
+        try:
+            with Progress(self.stdout, options["verbosity"]) as progress:
+                result = populate_feed(
+                    user=user,
+                    days_back=options["days_back"],
+                    dry_run=options["dry_run"],
+                    on_batch=progress.update,
+                )
+        except OverflowError:  # now - days_back: raised before anything is written
+            raise CommandError("--days-back reaches past the supported dates.") from None
         if options["verbosity"] < 1:
             return
         verb = "Would create" if options["dry_run"] else "Created"

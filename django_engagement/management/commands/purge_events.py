@@ -41,13 +41,16 @@ class Command(BaseCommand):
             raise CommandError("--days must be 0 or more.")
         if not 1 <= options["batch_size"] <= MAX_BATCH_SIZE:
             raise CommandError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}.")
-        with Progress(self.stdout, options["verbosity"]) as progress:
-            result = purge_events(
-                options["days"],
-                options["dry_run"],
-                batch_size=options["batch_size"],
-                on_batch=progress.update,
-            )
+        try:
+            with Progress(self.stdout, options["verbosity"]) as progress:
+                result = purge_events(
+                    options["days"],
+                    options["dry_run"],
+                    batch_size=options["batch_size"],
+                    on_batch=progress.update,
+                )
+        except OverflowError:  # now - days: raised before anything is deleted
+            raise CommandError("--days reaches past the supported dates.") from None
         if options["verbosity"] < 1:
             return
         verb = "Would delete" if result.dry_run else "Deleted"
