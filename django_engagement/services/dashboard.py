@@ -33,7 +33,7 @@ usually 9; 6 on an empty window.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, timedelta, tzinfo
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from ..conf import engagement_settings
 from ..models import get_event_model, get_feed_model, get_target_model
+from .aggregation import day_bounds
 
 # The windows offered by the admin page's selector.
 DAY_CHOICES = (7, 30, 90, 365)
@@ -71,8 +72,7 @@ def build_dashboard(days: int) -> dict[str, Any]:
         raise ValueError(f"days must be an integer between 1 and {MAX_DAYS}, got {days!r}.")
     tz = timezone.get_default_timezone()
     start, end = dashboard_window(days, tz)
-    start_at = datetime.combine(start, time.min, tzinfo=tz)
-    end_at = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
+    start_at, end_at = day_bounds(start)[0], day_bounds(end)[1]
     join_event, leave_event = engagement_settings.JOIN_EVENT, engagement_settings.LEAVE_EVENT
 
     events = get_event_model()._default_manager.between(start_at, end_at).order_by()
