@@ -340,3 +340,12 @@ def test_timestamp_must_be_a_datetime():
     with pytest.raises(ValidationError, match="timestamp must be a datetime"):
         record_event("x", timestamp="2026-01-01")
     assert record_event("x", timestamp=datetime.now(UTC) - timedelta(days=3))
+
+
+def test_anonymous_request_user_records_no_user(db):
+    from django.contrib.auth.models import AnonymousUser
+
+    event = record_event("page_view", user=AnonymousUser(), anonymous_id="anon-9")
+    event.refresh_from_db()
+    assert event.user_id is None
+    assert event.anonymous_id == "anon-9"

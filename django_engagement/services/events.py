@@ -140,7 +140,8 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
     user = spec.get("user")
     if isinstance(user, models.Model):
         event.user = user
-    elif user is not None:
+    elif user is not None and getattr(user, "is_authenticated", True):
+        # A user id; an AnonymousUser (request.user of a visitor) records no user.
         event.user_id = user
     target = spec.get("target")
     if target is not None:
