@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.test import RequestFactory
 
 from django_engagement import export_user_data, record_event
@@ -69,6 +70,13 @@ def test_export_user_data(user, other_user, campaign, django_assert_max_num_quer
 
 def test_export_of_unknown_activity_is_empty(user):
     assert export_user_data(user) == {"user_id": user.pk, "events": [], "feed_items": []}
+
+
+@pytest.mark.parametrize("nobody", [None, AnonymousUser()], ids=["none", "anonymous"])
+def test_export_without_a_user_is_a_value_error(nobody, django_assert_num_queries):
+    record_event("page_view", anonymous_id="anon-1")
+    with django_assert_num_queries(0), pytest.raises(ValueError, match="needs a saved user"):
+        export_user_data(nobody)
 
 
 @pytest.mark.parametrize(("policy", "events_left"), [("delete", 1), ("anonymize", 3)])

@@ -73,7 +73,11 @@ def export_user_data(user: Any) -> dict[str, Any]:
 
     JSON-serialisable. Rows are streamed from the database in chunks; the event's
     ``uuid`` is exported as ``event_id`` and ``data`` as ``payload``, as the API names them.
+    Raises ``ValueError`` for ``None`` or an anonymous user: ``user=None`` would
+    otherwise select every anonymous event.
     """
+    if user is None or getattr(user, "pk", None) is None:
+        raise ValueError(f"export_user_data needs a saved user, got {user!r}")
     events = []
     for row in _rows(get_event_model()._default_manager.for_user(user), EVENT_FIELDS):
         row["event_id"] = str(row.pop("uuid"))
