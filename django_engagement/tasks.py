@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 RETRYING = {
     "autoretry_for": (Exception,),
+    # Bad arguments (a malformed date, days_back < 1, an unknown activity type) fail
+    # the same way on every try: fail at once instead of retrying them with backoff.
+    "dont_autoretry_for": (ValueError, TypeError),
     "max_retries": 3,
     "retry_backoff": True,
     "acks_late": True,

@@ -71,6 +71,30 @@ def test_fan_out_gives_up_after_three_retries(eager_app, monkeypatch):
     assert len(calls) == 4  # the first try and 3 retries
 
 
+@pytest.mark.parametrize(
+    ("task", "args"),
+    [
+        (tasks.aggregate_daily_task, ["2026-13-45"]),
+        (tasks.populate_feed_task, [None, 0]),
+        (tasks.apply_retention_task, []),
+    ],
+    ids=["bad-date", "bad-days-back", "bad-kwarg"],
+)
+def test_bad_arguments_fail_at_once_without_retries(eager_app, task, args, monkeypatch):
+    from celery.app.task import Task
+
+    retries = []
+    real_retry = Task.retry
+    monkeypatch.setattr(
+        Task, "retry", lambda self, *a, **kw: retries.append(a) or real_retry(self, *a, **kw)
+    )
+    kwargs = {"no_such_option": True} if task is tasks.apply_retention_task else {}
+    result = task.apply_async(args, kwargs)
+    assert result.failed()
+    assert isinstance(result.result, ValueError | TypeError)
+    assert retries == []
+
+
 def test_populate_task(user, campaign, engagement_settings):
     engagement_settings.update(FEED_RULES={"target_joined": None})
     record_event("target_joined", user=user, target=campaign)
