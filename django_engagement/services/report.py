@@ -29,6 +29,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
+from functools import partial
 from itertools import groupby
 from pathlib import Path
 from typing import IO, Any, cast
@@ -37,6 +38,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Count, F, Max, Q
 from django.db.models.functions import TruncDate, TruncWeek
@@ -64,6 +66,9 @@ __all__ = [
 CHUNK_SIZE = 5000
 TOP_TARGETS = 10
 Row = dict[str, Any]
+
+# UUID user or target keys (and Decimal values) are written as strings.
+_dumps = partial(json.dumps, cls=DjangoJSONEncoder)
 
 
 @dataclass(frozen=True)
@@ -597,10 +602,10 @@ def stream_report_json(
     The output parses to exactly the dict ``build_engagement_report`` returns.
     """
     sections = report_sections(start, end)
-    out.write('{\n  "period": ' + json.dumps(period_info(start, end)))
+    out.write('{\n  "period": ' + _dumps(period_info(start, end)))
     for section in sections:
         began = clock.perf_counter()
-        out.write(f",\n  {json.dumps(section.name)}: ")
+        out.write(f",\n  {_dumps(section.name)}: ")
         count = _write_json_section(section, out, indent="  ")
         if progress:
             progress(section.name, count, clock.perf_counter() - began)
@@ -610,12 +615,12 @@ def stream_report_json(
 def _write_json_section(section: ReportSection, out: IO[str], indent: str = "") -> int:
     """A table as a JSON array with one row per line; an object section as one object."""
     if not section.table:
-        out.write(json.dumps(section.data(), indent=2).replace("\n", f"\n{indent}"))
+        out.write(_dumps(section.data(), indent=2).replace("\n", f"\n{indent}"))
         return 1
     count = 0
     out.write("[")
     for row in section.rows():
-        out.write(f"{',' if count else ''}\n{indent}  {json.dumps(row)}")
+        out.write(f"{',' if count else ''}\n{indent}  {_dumps(row)}")
         count += 1
     out.write(f"\n{indent}]" if count else "]")
     return count
