@@ -329,8 +329,17 @@ class _Blank(dict):
         return ""
 
 
-def _pk_json(value: Any) -> Any:
+def pk_json(value: Any) -> Any:
+    """A primary key as JSON: int keys stay numbers, others (UUID, text) become strings."""
     return value if isinstance(value, int) else str(value)
+
+
+def stored_pk_json(model: type[models.Model], object_id: str) -> Any:
+    """A generic ``target_object_id`` (stored as text) back to ``model``'s key, as JSON."""
+    try:
+        return pk_json(model._meta.pk.to_python(object_id))
+    except ValidationError:
+        return object_id
 
 
 def _render(rule: FeedRule, event: AbstractEvent) -> tuple[str, str, dict[str, Any]]:
@@ -339,7 +348,7 @@ def _render(rule: FeedRule, event: AbstractEvent) -> tuple[str, str, dict[str, A
     data = dict(event.data)
     if target is not None:
         name = target._meta.model_name
-        data.update({f"{name}_id": _pk_json(target.pk), f"{name}_name": str(target)})
+        data.update({f"{name}_id": pk_json(target.pk), f"{name}_name": str(target)})
     context = _Blank(
         target="" if target is None else target,
         event_type=event.event_type,
@@ -456,10 +465,7 @@ def _target_id(content_type: ContentType | None, object_id: str) -> Any:
     model = content_type.model_class() if content_type else None
     if model is None or not object_id:
         return object_id or None
-    try:
-        return _pk_json(model._meta.pk.to_python(object_id))
-    except ValidationError:
-        return object_id
+    return stored_pk_json(model, object_id)
 
 
 def serialize_feed_item(item: AbstractActivityFeedItem) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from typing import IO, Any, cast
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Count, F, Max, Q
@@ -48,6 +48,7 @@ from django.utils import timezone
 from ..conf import engagement_settings
 from ..models import get_event_model, get_feed_model, get_target_model
 from .archive import s3_client
+from .feed import pk_json, stored_pk_json
 
 __all__ = [
     "ReportSection",
@@ -204,11 +205,7 @@ class _Report:
 
     def target_pk(self, raw: str) -> Any:
         """``target_object_id`` (always text) back to the target's pk, JSON-ready."""
-        try:
-            value = self.Target._meta.pk.to_python(raw)
-        except ValidationError:
-            return raw
-        return value if isinstance(value, int) else str(value)
+        return stored_pk_json(self.Target, raw)
 
     @property
     def target_columns(self) -> list[str]:
@@ -283,7 +280,7 @@ class _Report:
         for pk, name, group, participants in rows:
             joins, leaves = moves.get(str(pk), (0, 0))
             yield {
-                id_key: pk if isinstance(pk, int) else str(pk),
+                id_key: pk_json(pk),
                 name_key: name,
                 group_key: group,
                 "participants": participants,
