@@ -22,7 +22,15 @@ from __future__ import annotations
 
 import json
 
-from bench_tracking import _bool, _make_feed, _make_users, _p50, _q, _raw_single_inserts, _reset
+from bench_tracking import (
+    _bool,
+    _make_users,
+    _p50,
+    _q,
+    _raw_single_inserts,
+    _reset,
+    build_feed_table,
+)
 from common import Row, measure
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -97,13 +105,7 @@ def _feed_rows(client: Client, size, user_ids: list[int]) -> list[Row]:
     Feed = get_feed_model()
     table = _q(Feed._meta.db_table)
     hot = user_ids[0]
-    courses = Course.objects.bulk_create([Course(title=f"apibench_{i}") for i in range(100)])
-    course_ids = sorted(course.pk for course in courses)
-    total, hot_items = size(1_000_000, 20_000), size(10_000, 200)
-    build = measure(lambda: _make_feed(total, hot, hot_items, user_ids, course_ids))[0]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {table}")
+    total, hot_items, build = build_feed_table(size, hot, user_ids, "apibench_")
     client.force_login(get_user_model().objects.get(pk=hot))
 
     def page() -> None:

@@ -107,6 +107,19 @@ def _make_feed(total: int, hot_user: int, hot_items: int, user_ids: list[int], c
         )
 
 
+def build_feed_table(size, hot: int, user_ids: list[int], prefix: str) -> tuple[int, int, float]:
+    """The feed-page data set: 1,000,000 rows (scaled) over 100 courses, 10,000 of them
+    ``hot``'s. Returns (rows, hot user's rows, seconds to build)."""
+    courses = Course.objects.bulk_create([Course(title=f"{prefix}{i}") for i in range(100)])
+    course_ids = sorted(course.pk for course in courses)
+    total, hot_items = size(1_000_000, 20_000), size(10_000, 200)
+    seconds = measure(lambda: _make_feed(total, hot, hot_items, user_ids, course_ids))[0]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {_q(get_feed_model()._meta.db_table)}")
+    return total, hot_items, seconds
+
+
 def _event_columns():
     Event = get_event_model()
     fields = [f for f in Event._meta.concrete_fields if not f.primary_key]
@@ -207,15 +220,7 @@ def run(scale: float) -> list[Row]:
         # feed page: 20 unread with targets for a user with 10,000 of 1,000,000 rows
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {_q(Feed._meta.db_table)}")
-        courses = list(
-            Course.objects.bulk_create([Course(title=f"{PREFIX}{i}") for i in range(100)])
-        )
-        course_ids = sorted(course.pk for course in courses)
-        total, hot_items = size(1_000_000, 20_000), size(10_000, 200)
-        build = measure(lambda: _make_feed(total, hot, hot_items, user_ids, course_ids))[0]
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE {_q(Feed._meta.db_table)}")
+        total, hot_items, build = build_feed_table(size, hot, user_ids, PREFIX)
 
         def queryset_page() -> list:
             return list(Feed.objects.for_user(hot).unread().with_targets()[:20])
