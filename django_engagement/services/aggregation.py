@@ -26,6 +26,7 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
+from django.conf import settings
 from django.db import models, transaction
 from django.db.models.functions import NullIf
 from django.utils import timezone
@@ -51,12 +52,12 @@ class AggregationResult:
 
 
 def day_bounds(day: date_type) -> tuple[datetime, datetime]:
-    """Aware ``[start, end)`` of ``day`` in ``TIME_ZONE``.
+    """``[start, end)`` of ``day`` in ``TIME_ZONE`` (aware; naive when ``USE_TZ`` is off).
 
     The default time zone, not the one a request may have activated: aggregates
     written by a cron job and reports served to a user must cut days alike.
     """
-    tz = timezone.get_default_timezone()
+    tz = timezone.get_default_timezone() if settings.USE_TZ else None
     start = datetime.combine(day, time.min, tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
     return start, end

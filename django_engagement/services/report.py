@@ -28,7 +28,7 @@ import time as clock
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from functools import partial
 from itertools import groupby
 from pathlib import Path
@@ -47,6 +47,7 @@ from django.utils import timezone
 
 from ..conf import engagement_settings
 from ..models import get_event_model, get_feed_model, get_target_model
+from .aggregation import day_bounds
 from .archive import s3_client
 from .feed import pk_json, stored_pk_json
 
@@ -119,12 +120,8 @@ class _Period:
         if self.start > self.end:
             raise ValueError(f"start {self.start} is after end {self.end}")
         self.tz = timezone.get_default_timezone() if settings.USE_TZ else None
-        self.start_at = self._midnight(self.start)
-        self.end_before = self._midnight(self.end + timedelta(days=1))
-
-    def _midnight(self, day: date) -> datetime:
-        moment = datetime.combine(day, time.min)
-        return timezone.make_aware(moment, self.tz) if self.tz else moment
+        self.start_at = day_bounds(self.start)[0]
+        self.end_before = day_bounds(self.end)[1]
 
     def filter(self, prefix: str = "created_at") -> Q:
         return Q(**{f"{prefix}__gte": self.start_at, f"{prefix}__lt": self.end_before})
