@@ -91,6 +91,8 @@ DEFAULTS: dict[str, Any] = {
     # Reports
     "REPORT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "REPORT_STORAGE": None,
+    # Text cells starting with = + - @ tab CR get a leading ' in every CSV (formula injection)
+    "CSV_ESCAPE_FORMULAS": True,
 }
 
 # Settings given as dotted paths (or lists of them) that are imported on access.

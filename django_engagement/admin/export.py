@@ -3,22 +3,22 @@
 The rows are ``services.reports.event_rows``, so the file has the columns and
 formatting of ``reports/export/``
 (``id,created_at,event_type,user_id,anonymous_id,source,ip_address,payload``) and
-memory stays flat whatever the selection size.
+memory stays flat whatever the selection size. Text cells that a spreadsheet would
+run as formulas are neutralised (``CSV_ESCAPE_FORMULAS``, see ``services.csv_writer``).
 """
 
 from __future__ import annotations
-
-import csv
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from ..services.csv_writer import csv_writer
 from ..services.reports import EXPORT_COLUMNS, event_rows
 
 
 class _Echo:
-    """File-like object whose ``write`` returns the line, for ``csv.writer`` streaming."""
+    """File-like object whose ``write`` returns the line, for streaming a CSV writer."""
 
     def write(self, value: str) -> str:
         return value
@@ -26,7 +26,7 @@ class _Echo:
 
 def export_events_csv(events: QuerySet) -> StreamingHttpResponse:
     """A ``text/csv`` attachment of ``events``, newest first, written while it is read."""
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())
 
     def lines():
         yield writer.writerow(EXPORT_COLUMNS)

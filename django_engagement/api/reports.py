@@ -15,7 +15,6 @@ come from ``services.reports`` and ``services.dashboard``.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, timedelta
@@ -32,6 +31,7 @@ from rest_framework.views import APIView
 
 from ..services import reports
 from ..services.aggregation import day_bounds, today
+from ..services.csv_writer import csv_writer
 from ..services.dashboard import MAX_DAYS, build_dashboard
 from .permissions import report_permissions
 from .schema import OpenApiTypes, extend_schema, inline_serializer
@@ -216,9 +216,10 @@ class CSVRenderer(BaseRenderer):
 
 def csv_chunks(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
     """CSV text in chunks of ``CSV_CHUNK_ROWS`` rows: one write per chunk, not per row,
-    keeps the per-chunk overhead of ``StreamingHttpResponse`` off the hot path."""
+    keeps the per-chunk overhead of ``StreamingHttpResponse`` off the hot path. Formula
+    cells are neutralised by ``csv_writer`` (``CSV_ESCAPE_FORMULAS``)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
     writer.writerow(header)
     rows = iter(rows)
     while batch := list(islice(rows, CSV_CHUNK_ROWS)):

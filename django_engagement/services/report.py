@@ -20,7 +20,6 @@ follow ``TARGET_LABEL`` / ``TARGET_GROUP_LABEL`` (docs/guide/engagement_report.m
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 import tempfile
@@ -49,6 +48,7 @@ from ..conf import engagement_settings
 from ..models import get_event_model, get_feed_model, get_target_model
 from .aggregation import day_bounds
 from .archive import s3_client
+from .csv_writer import csv_writer
 from .feed import pk_json, stored_pk_json
 
 __all__ = [
@@ -621,12 +621,15 @@ def _write_json_section(section: ReportSection, out: IO[str], indent: str = "") 
 
 
 def _write_csv(section: ReportSection, out: IO[str]) -> int:
-    # restval=0: a user without items of some type gets 0 in that type_* column.
-    writer = csv.DictWriter(out, fieldnames=section.csv_columns(), restval=0, extrasaction="ignore")
-    writer.writeheader()
+    """A table as CSV with the section's columns; formula cells neutralised by ``csv_writer``."""
+    columns = section.csv_columns()
+    writer = csv_writer(out)
+    writer.writerow(columns)
     count = 0
     for row in section.rows():
-        writer.writerow(section.csv_row(row))
+        flat = section.csv_row(row)
+        # A user without items of some type gets 0 in that type_* column.
+        writer.writerow([flat.get(column, 0) for column in columns])
         count += 1
     return count
 
