@@ -46,6 +46,15 @@ def escape_formula(value: Any) -> Any:
     return value
 
 
+def _escaped(row: Iterable[Any]) -> list[Any]:
+    # escape_formula inlined: this runs once per exported row (one call per row, not cell).
+    prefixes = FORMULA_PREFIXES
+    return [
+        "'" + value if isinstance(value, str) and value.startswith(prefixes) else value
+        for value in row
+    ]
+
+
 class CSVWriter:
     """``csv.writer`` with formula escaping; ``writerow`` returns what the target's
     ``write`` returned, so an echo object streams lines as ``csv.writer`` allows."""
@@ -56,12 +65,12 @@ class CSVWriter:
 
     def writerow(self, row: Iterable[Any]) -> Any:
         if self.escape_formulas:
-            row = [escape_formula(value) for value in row]
+            row = _escaped(row)
         return self._writer.writerow(row)
 
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
         if self.escape_formulas:
-            rows = ([escape_formula(value) for value in row] for row in rows)
+            rows = map(_escaped, rows)
         self._writer.writerows(rows)
 
 
