@@ -10,9 +10,16 @@ Usage::
 
 A local archive is one file per run. Each ``write()`` appends one complete gzip
 member and fsyncs it, so the file is readable by ``gzip.open`` even if the
-process dies half-way (gzip readers concatenate members). S3 objects cannot be
-appended to, so an ``s3://bucket/prefix`` archive is one key prefix per run with
-one ``part-NNNNN.jsonl.gz`` object per write, each uploaded before it returns.
+process dies half-way (gzip readers concatenate members). A write that fails (a
+full disk) cuts the file back to the end of the last complete member, so the
+archive stays readable. S3 objects cannot be appended to, so an
+``s3://bucket/prefix`` archive is one key prefix per run with one
+``part-NNNNN.jsonl.gz`` object per write, each uploaded before it returns.
+
+``read_archive`` and ``restore_archive`` read a file or an ``s3://`` run prefix
+member by member: every row of every complete member is yielded (restored), and
+a member cut short (a crash mid-write, a file copied in part) is reported after
+that with ``TruncatedArchiveError``.
 """
 
 from __future__ import annotations
@@ -21,11 +28,13 @@ import gzip
 import json
 import os
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -39,7 +48,51 @@ COMPRESS_LEVEL = 3
 
 
 class ArchiveError(Exception):
-    """Writing the archive failed; the batch being archived was not deleted."""
+    """Writing the archive failed; the batch being archived was not deleted.
+
+    Also raised when an ``s3://`` archive cannot be listed or read.
+    """
+
+
+@dataclass(frozen=True)
+class ArchiveDamage:
+    """One file (or S3 part) whose tail is not a complete gzip member.
+
+    ``valid_bytes``: where its last complete member ends (everything before was read);
+    ``size``: how many bytes it has; ``reason``: what was found after ``valid_bytes``.
+    """
+
+    location: str
+    valid_bytes: int
+    size: int
+    reason: str
+
+
+class TruncatedArchiveError(EOFError):
+    """An archive ends inside a gzip member: a write or a copy cut short.
+
+    Raised only after every row of every complete member was yielded by
+    ``read_archive`` (``rows``) or inserted by ``restore_archive`` (``restored``).
+    The rows of the cut member are lost from the archive, but the retention run that
+    was writing them stopped before deleting them. ``damaged`` lists each file or S3
+    part concerned. An ``EOFError``, as ``gzip`` raises for a cut file.
+    """
+
+    def __init__(self, damaged: list[ArchiveDamage], *, rows: int) -> None:
+        super().__init__()
+        self.damaged = damaged
+        self.rows = rows
+        self.restored: int | None = None
+
+    def __str__(self) -> str:
+        parts = "; ".join(
+            f"{d.location} {d.reason} after byte {d.valid_bytes:,} of {d.size:,}"
+            for d in self.damaged
+        )
+        done = f"{self.rows:,} rows of complete members were read"
+        if self.restored is not None:
+            done += f" and {self.restored:,} of them newly restored"
+        return f"incomplete archive: {parts}; all {done}"
 
 
 def _json_default(value: Any) -> Any:
@@ -78,24 +131,51 @@ def encode_rows(rows: Iterable[dict[str, Any] | RawJSON]) -> bytes:
     return gzip.compress(lines.encode(), compresslevel=COMPRESS_LEVEL)
 
 
+def _create(path: Path) -> IO[bytes]:
+    # "x": never overwrite an earlier run's archive. Unbuffered: after a failed write
+    # no buffered bytes may reach the file later (at close) behind the cut-back end.
+    return path.open("xb", buffering=0)
+
+
 class LocalArchive:
-    """Appends gzip members to one new file; every write is fsynced before returning."""
+    """Appends gzip members to one new file; every write is fsynced before returning.
+
+    A failed write (``ENOSPC``, ``EIO``) truncates the file back to where the member
+    began and fsyncs that, so the file always ends with a complete member.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # "x": never overwrite an earlier run's archive.
-        self._file = path.open("xb")
+        self._file = _create(path)
         self.location = str(path)
         self.rows_written = 0
+        self.size = 0
 
     def write(self, rows: list[dict[str, Any] | RawJSON]) -> None:
+        member = memoryview(encode_rows(rows))
+        start = self.size
         try:
-            self._file.write(encode_rows(rows))
-            self._file.flush()
+            while member:  # a raw write may be partial (a disk filling up)
+                member = member[self._file.write(member) :]
             os.fsync(self._file.fileno())
         except OSError as exc:
-            raise ArchiveError(f"cannot write {self.location!r}: {exc.strerror}") from exc
+            message = f"cannot write {self.location!r}: {exc.strerror or exc}"
+            raise ArchiveError(message + self._cut_back(start)) from exc
+        self.size = self._file.tell()
         self.rows_written += len(rows)
+
+    def _cut_back(self, size: int) -> str:
+        """Drop a partly written member; the suffix of the error message saying how."""
+        try:
+            os.ftruncate(self._file.fileno(), size)
+            self._file.seek(size)
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            return (
+                f"; could not cut it back to its last complete batch ({exc.strerror or exc}):"
+                " readers report the incomplete tail"
+            )
+        return f"; cut back to its last complete batch ({size:,} bytes)"
 
     def close(self) -> None:
         self._file.close()
@@ -196,19 +276,107 @@ def open_archive(target: str, *, name: str) -> Archive:
         raise ValueError(f"cannot create archive {str(path)!r}: {exc.strerror}.") from exc
 
 
-def read_archive(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Yield the rows of a local archive file (all gzip members), in write order."""
-    with gzip.open(path, "rt", encoding="utf-8") as lines:
-        for line in lines:
-            yield json.loads(line)
+READ_CHUNK = 256 * 1024
 
 
-def restore_archive(path: str | os.PathLike[str], *, batch_size: int = 2000) -> int:
-    """Insert the feed rows of an archive file back; returns how many were inserted.
+def _members(stream: IO[bytes], location: str) -> Iterator[bytes | ArchiveDamage]:
+    """The decompressed text of each complete gzip member of ``stream``, in order,
+    then an ``ArchiveDamage`` if the stream does not end on a member boundary.
+
+    A member is yielded only once its trailer (CRC and length) checked out, so a cut
+    member never contributes a row. Memory: one member (one batch) at a time.
+    """
+    valid = fed = 0  # end of the last complete member; bytes fed to the current one
+    decompressor = zlib.decompressobj(wbits=31)  # 31: gzip framing, checked trailer
+    parts: list[bytes] = []
+    while chunk := stream.read(READ_CHUNK):
+        data = chunk
+        while data:
+            try:
+                parts.append(decompressor.decompress(data))
+            except zlib.error as exc:
+                size = valid + fed + len(data) + _remaining(stream)
+                yield ArchiveDamage(location, valid, size, f"has damaged gzip data ({exc})")
+                return
+            fed += len(data)
+            if not decompressor.eof:
+                break
+            data = decompressor.unused_data
+            valid += fed - len(data)
+            yield b"".join(parts)
+            decompressor, parts, fed = zlib.decompressobj(wbits=31), [], 0
+    if fed:
+        yield ArchiveDamage(location, valid, valid + fed, "ends inside a gzip member")
+
+
+def _remaining(stream: IO[bytes]) -> int:
+    return sum(len(chunk) for chunk in iter(lambda: stream.read(READ_CHUNK), b""))
+
+
+def _sources(location: str) -> Iterator[tuple[str, IO[bytes]]]:
+    """``(name, binary stream)`` of each file of an archive: the file itself, or the
+    parts of an ``s3://bucket/prefix/`` run in key order (or one ``s3://`` object)."""
+    if not location.startswith("s3://"):
+        with open(location, "rb") as stream:
+            yield location, stream
+        return
+    client = s3_client()
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, prefix = location[len("s3://") :].partition("/")
+    try:
+        if prefix.endswith(".gz"):
+            keys = [prefix]
+        else:
+            prefix = prefix.rstrip("/") + "/" if prefix else ""
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            keys = sorted(
+                item["Key"]
+                for page in pages
+                for item in page.get("Contents", [])
+                if item["Key"].endswith(".jsonl.gz")
+            )
+        for key in keys:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"]
+            try:
+                yield f"s3://{bucket}/{key}", body
+            finally:
+                body.close()
+    except (BotoCoreError, ClientError) as exc:
+        raise ArchiveError(f"S3 error reading {location}: {exc}") from exc
+
+
+def read_archive(location: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Yield the rows of an archive in write order: a local file, or ``s3://bucket/prefix/``
+    (the ``archive`` of an S3 run: every part in key order).
+
+    Every row of every complete gzip member is yielded; then, if a file or part ends
+    inside a member, ``TruncatedArchiveError`` is raised (the rows before it were all
+    yielded; the parts after a cut S3 part are still read).
+    """
+    damaged: list[ArchiveDamage] = []
+    rows = 0
+    for name, stream in _sources(os.fspath(location)):
+        for member in _members(stream, name):
+            if isinstance(member, ArchiveDamage):
+                damaged.append(member)
+                continue
+            for line in member.splitlines():
+                rows += 1
+                yield json.loads(line)
+    if damaged:
+        raise TruncatedArchiveError(damaged, rows=rows)
+
+
+def restore_archive(location: str | os.PathLike[str], *, batch_size: int = 2000) -> int:
+    """Insert the feed rows of an archive (file or ``s3://`` run) back; returns how many
+    were inserted.
 
     Rows keep their primary keys, so restoring twice inserts nothing the second
     time. Rows of users that no longer exist are skipped (a deleted user stays
     deleted), and ``event`` becomes NULL when that event has since been purged.
+    An incomplete archive is restored up to its last complete member, then
+    ``TruncatedArchiveError`` is raised with ``restored`` set.
     """
     from ..models import get_event_model, get_feed_model
 
@@ -253,11 +421,16 @@ def restore_archive(path: str | os.PathLike[str], *, batch_size: int = 2000) -> 
         return len(new)
 
     batch: list[dict[str, Any]] = []
-    for row in read_archive(path):
-        batch.append(row)
-        if len(batch) >= batch_size:
-            restored += flush(batch)
-            batch = []
+    try:
+        for row in read_archive(location):
+            batch.append(row)
+            if len(batch) >= batch_size:
+                restored += flush(batch)
+                batch = []
+    except TruncatedArchiveError as exc:
+        # The rows buffered before the cut are complete: restore them, then report.
+        exc.restored = restored + (flush(batch) if batch else 0)
+        raise
     if batch:
         restored += flush(batch)
     return restored
