@@ -25,6 +25,7 @@ that with ``TruncatedArchiveError``.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import uuid
@@ -303,8 +304,9 @@ def _members(stream: IO[bytes], location: str) -> Iterator[bytes | ArchiveDamage
                 break
             data = decompressor.unused_data
             valid += fed - len(data)
-            yield b"".join(parts)
-            decompressor, parts, fed = zlib.decompressobj(wbits=31), [], 0
+            member, parts = b"".join(parts), []
+            yield member
+            decompressor, fed = zlib.decompressobj(wbits=31), 0
     if fed:
         yield ArchiveDamage(location, valid, valid + fed, "ends inside a gzip member")
 
@@ -361,7 +363,7 @@ def read_archive(location: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             if isinstance(member, ArchiveDamage):
                 damaged.append(member)
                 continue
-            for line in member.splitlines():
+            for line in io.BytesIO(member):  # one line at a time, not a list of them
                 rows += 1
                 yield json.loads(line)
     if damaged:
