@@ -7,6 +7,7 @@ import errno
 import gzip
 import hashlib
 import io
+import pickle
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -247,6 +248,17 @@ def test_read_archive_yields_every_complete_row_before_reporting_the_cut(four_ba
     assert str(excinfo.value).endswith("all 9 rows of complete members were read")
 
 
+def test_the_error_survives_pickling_with_its_counts(four_batches):
+    path, _, ends = four_batches
+    cut(path, ends[3] - 1)
+    with pytest.raises(TruncatedArchiveError) as excinfo:
+        restore_archive(path)
+
+    copy = pickle.loads(pickle.dumps(excinfo.value))
+    assert (copy.rows, copy.restored, copy.damaged) == (9, 9, excinfo.value.damaged)
+    assert str(copy) == str(excinfo.value)
+
+
 def test_a_cut_on_a_member_boundary_is_a_complete_archive(four_batches):
     path, ids, ends = four_batches
     cut(path, ends[1])
@@ -325,3 +337,5 @@ def test_one_s3_part_can_be_read_alone(s3, make_expired):
 def test_s3_read_errors_are_archive_errors(s3):
     with pytest.raises(ArchiveError, match="S3 error reading s3://no-such-bucket/x"):
         list(read_archive("s3://no-such-bucket/x"))
+    with pytest.raises(ArchiveError, match=f"no archive parts .* under s3://{BUCKET}/typo/"):
+        restore_archive(f"s3://{BUCKET}/typo/")

@@ -79,8 +79,8 @@ class TruncatedArchiveError(EOFError):
     part concerned. An ``EOFError``, as ``gzip`` raises for a cut file.
     """
 
-    def __init__(self, damaged: list[ArchiveDamage], *, rows: int) -> None:
-        super().__init__()
+    def __init__(self, damaged: list[ArchiveDamage], rows: int) -> None:
+        super().__init__(damaged, rows)  # args rebuild it when pickled (a Celery result)
         self.damaged = damaged
         self.rows = rows
         self.restored: int | None = None
@@ -338,6 +338,8 @@ def _sources(location: str) -> Iterator[tuple[str, IO[bytes]]]:
                 for item in page.get("Contents", [])
                 if item["Key"].endswith(".jsonl.gz")
             )
+            if not keys:  # a mistyped prefix must not look like an empty archive
+                raise ArchiveError(f"no archive parts (*.jsonl.gz) under {location}")
         for key in keys:
             body = client.get_object(Bucket=bucket, Key=key)["Body"]
             try:
