@@ -531,7 +531,7 @@ def test_permission_classes_come_from_settings(api_client, auth_client, engageme
 
 
 def test_throttle_rate_per_client(api_client, auth_client, engagement_settings):
-    engagement_settings.update(INGEST_THROTTLE_RATE="2/min")
+    engagement_settings.update(INGEST_THROTTLE_RATE="2/day")  # no window edge mid-test
 
     statuses = [post(api_client, {"event_type": "a"}).status_code for _ in range(3)]
     other_ip = post(api_client, {"event_type": "a"}, REMOTE_ADDR="192.0.2.1").status_code
@@ -541,6 +541,28 @@ def test_throttle_rate_per_client(api_client, auth_client, engagement_settings):
     assert other_ip == 201
     assert user == [201, 201, 429]
     assert events().count() == 5
+
+
+def test_throttle_counts_in_clock_aligned_windows(api_client, engagement_settings, monkeypatch):
+    """A fixed window per minute: the budget resets at the minute, Retry-After says when."""
+    from django_engagement.api.throttling import IngestRateThrottle
+
+    engagement_settings.update(INGEST_THROTTLE_RATE="2/min")
+    clock = [1_000_020.5]  # 0.5 s into a minute (1_000_020 is a multiple of 60)
+    monkeypatch.setattr(IngestRateThrottle, "timer", staticmethod(lambda: clock[0]))
+
+    def status_at(second: float):
+        clock[0] = 1_000_020 + second
+        return post(api_client, {"event_type": "a"})
+
+    assert [status_at(s).status_code for s in (0.5, 1)] == [201, 201]
+    throttled = status_at(30.5)
+    assert throttled.status_code == 429
+    assert throttled.headers["Retry-After"] == "30"
+    assert throttled.json() == {
+        "detail": "Request was throttled. Expected available in 30 seconds."
+    }
+    assert [status_at(s).status_code for s in (59.9, 60, 61, 62)] == [429, 201, 201, 429]
 
 
 def test_throttle_can_be_switched_off(api_client, engagement_settings):
