@@ -565,6 +565,16 @@ def test_throttle_counts_in_clock_aligned_windows(api_client, engagement_setting
     assert [status_at(s).status_code for s in (59.9, 60, 61, 62)] == [429, 201, 201, 429]
 
 
+def test_throttle_on_a_dummy_cache_lets_everything_through(
+    api_client, engagement_settings, settings
+):
+    """DummyCache stores no count: no limit (W003 says so), and never a 500."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    engagement_settings.update(INGEST_THROTTLE_RATE="1/day")
+
+    assert [post(api_client, {"event_type": "a"}).status_code for _ in range(3)] == [201] * 3
+
+
 def test_throttle_can_be_switched_off(api_client, engagement_settings):
     engagement_settings.update(INGEST_THROTTLE_RATE=None)
 

@@ -33,7 +33,7 @@ class IngestRateThrottle(SimpleRateThrottle):
     """One budget per client: the user id when authenticated, else the client IP.
 
     A fixed window aligned to the clock (the minute, hour or day of the rate)
-    counted with the cache's ``add`` + ``incr``, instead of DRF's request history
+    counted with the cache's ``incr`` (``add`` starts a window), instead of DRF's request history
     (``get`` then ``set``): concurrent requests on several workers each get their
     own count, so at most the rate passes per window (Redis and Memcached
     increment atomically; DRF's history let 281 of 600 concurrent requests
@@ -60,12 +60,14 @@ class IngestRateThrottle(SimpleRateThrottle):
         window = int(self.now // self.duration)
         self.window_end = (window + 1) * self.duration
         key = f"{self.get_cache_key(request, view)}:{window}"
-        # Kept a window longer than it is used, so incr() never meets an expired key.
-        self.cache.add(key, 0, timeout=2 * self.duration)
         try:
             count = self.cache.incr(key)
         except ValueError:
-            return True  # DummyCache stores nothing: nothing to count (W003)
+            # The window's first request: add() creates the count, unless another
+            # worker just did. Kept a window longer than used, so incr() never meets
+            # an expired key. (DummyCache adds nothing but says it did: no limit, W003.)
+            added = self.cache.add(key, 1, timeout=2 * self.duration)
+            count = 1 if added else self.cache.incr(key)
         return count <= self.num_requests
 
     def wait(self) -> float:
