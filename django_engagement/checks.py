@@ -1,6 +1,6 @@
 """System checks that catch misconfiguration at ``manage.py check`` time.
 
-Ids: ``django_engagement.E001``-``E011`` (errors) and ``W001``-``W002`` (warnings);
+Ids: ``django_engagement.E001``-``E011`` (errors) and ``W001``-``W003`` (warnings);
 docs/reference/checks.md lists each with its fix.
 """
 
@@ -248,6 +248,38 @@ def _optional_dependency_errors() -> list[checks.CheckMessage]:
     return errors
 
 
+def _throttle_cache_warnings() -> list[checks.CheckMessage]:
+    """Warn when the ingestion throttle counts in a cache each process keeps to itself.
+
+    With LocMemCache every worker has its own history (4 workers let a client through
+    about 4 x the rate); DummyCache stores nothing, so the rate is never enforced.
+    """
+    from django.core.cache.backends.dummy import DummyCache
+    from django.core.cache.backends.locmem import LocMemCache
+
+    from .api.throttling import throttle_cache
+
+    rate = engagement_settings.INGEST_THROTTLE_RATE
+    if rate is None or not _is_valid_rate(rate):
+        return []
+    cache = throttle_cache()
+    if isinstance(cache, LocMemCache):
+        effect = "each process keeps its own count, so N workers allow N times the rate"
+    elif isinstance(cache, DummyCache):
+        effect = "it stores nothing, so the rate is never enforced"
+    else:
+        return []
+    return [
+        checks.Warning(
+            f"ENGAGEMENT INGEST_THROTTLE_RATE {rate!r} is counted in a "
+            f"{type(cache).__name__} (CACHES['default']): {effect}.",
+            hint="Point CACHES['default'] at a cache all workers share (Redis, Memcached "
+            "or the database cache), or set INGEST_THROTTLE_RATE to None.",
+            id="django_engagement.W003",
+        )
+    ]
+
+
 def _unknown_key_warnings() -> list[checks.CheckMessage]:
     user_settings = getattr(settings, SETTINGS_NAME, None)
     if user_settings is None:
@@ -286,4 +318,10 @@ def check_engagement_settings(app_configs=None, **kwargs: Any) -> list[checks.Ch
     warnings = _unknown_key_warnings()
     if any(message.id == "django_engagement.E008" for message in warnings):
         return warnings
-    return warnings + _value_errors() + _feed_rule_errors() + _optional_dependency_errors()
+    return (
+        warnings
+        + _value_errors()
+        + _feed_rule_errors()
+        + _optional_dependency_errors()
+        + _throttle_cache_warnings()
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 
 from django.core.management import call_command
 
@@ -26,3 +27,13 @@ def command_output(name: str, *args, tty: bool = False) -> str:
         out.isatty = lambda: True
     call_command(name, *args, stdout=out)
     return out.getvalue()
+
+
+def redis_available() -> bool:
+    """Whether a Redis server answers PING on 127.0.0.1:6379."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False

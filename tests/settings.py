@@ -63,7 +63,11 @@ TEMPLATES = [
     }
 ]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# CACHE_URL (django-environ) runs the suite on a shared cache, e.g. redis://127.0.0.1:6379/3.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# The suite is one process, so LocMemCache counts the ingestion throttle correctly here;
+# tests/test_checks.py pins W003 and tests/test_throttle_processes.py the shared cache.
+SILENCED_SYSTEM_CHECKS = ["django_engagement.W003"]
 REST_FRAMEWORK = {"TEST_REQUEST_DEFAULT_FORMAT": "json"}
 if importlib.util.find_spec("drf_spectacular"):
     # As a host would: set before the views are imported, so @extend_schema binds it.

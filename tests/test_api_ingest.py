@@ -387,7 +387,7 @@ def test_sources_setting_restricts_sources(api_client, engagement_settings):
 
 
 def test_repeated_idempotency_key_returns_the_original_event(api_client):
-    body = {"event_type": "booking_created", "idempotency_key": "k-1"}
+    body = {"event_type": "booking_created", "idempotency_key": "k-1", "anonymous_id": "anon-a"}
 
     first = post(api_client, body)
     second = post(api_client, {**body, "payload": {"changed": True}})
@@ -400,23 +400,112 @@ def test_repeated_idempotency_key_returns_the_original_event(api_client):
 
 
 def test_idempotency_key_header(api_client):
-    first = post(api_client, {"event_type": "a"}, HTTP_IDEMPOTENCY_KEY="hdr-1")
-    second = post(api_client, {"event_type": "a"}, HTTP_IDEMPOTENCY_KEY="hdr-1")
+    anon = {"HTTP_X_CLIENT_ANON_ID": "anon-a"}
+    first = post(api_client, {"event_type": "a"}, HTTP_IDEMPOTENCY_KEY="hdr-1", **anon)
+    second = post(api_client, {"event_type": "a"}, HTTP_IDEMPOTENCY_KEY="hdr-1", **anon)
 
     assert first.json() == second.json()
     assert events().get().idempotency_key == "hdr-1"
 
 
-def test_bulk_retry_with_idempotency_header_stores_nothing_new(api_client):
+def test_bulk_retry_with_idempotency_header_stores_nothing_new(auth_client):
     body = {"events": [{"event_type": "a"}, {"event_type": "b", "idempotency_key": "own"}]}
 
-    first = post(api_client, body, HTTP_IDEMPOTENCY_KEY="batch-9")
-    second = post(api_client, body, HTTP_IDEMPOTENCY_KEY="batch-9")
+    first = post(auth_client, body, HTTP_IDEMPOTENCY_KEY="batch-9")
+    second = post(auth_client, body, HTTP_IDEMPOTENCY_KEY="batch-9")
 
     assert first.json() == second.json()
     assert first.json()["events_created"] == 2
     assert second.headers["Idempotent-Replayed"] == "true"
     assert sorted(events().values_list("idempotency_key", flat=True)) == ["batch-9:0", "own"]
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_idempotency_keys_are_scoped_per_user(user, other_user):
+    """Issue 9.5: B reusing A's key gets its own event, and never sees A's event id."""
+    body = {"event_type": "purchase", "idempotency_key": "order-123"}
+    first_a = post(client_for(user), body)
+    first_b = post(client_for(other_user), body)
+    retry_a = post(client_for(user), body)
+    retry_b = post(client_for(other_user), body)
+
+    assert [r.status_code for r in (first_a, first_b, retry_a, retry_b)] == [201] * 4
+    assert first_b.json()["event_id"] != first_a.json()["event_id"]
+    assert "Idempotent-Replayed" not in first_b.headers
+    assert retry_a.json() == first_a.json()
+    assert retry_b.json() == first_b.json()
+    assert retry_a.headers["Idempotent-Replayed"] == retry_b.headers["Idempotent-Replayed"]
+    stored = events().order_by("pk")
+    assert [(e.user_id, str(e.uuid)) for e in stored] == [
+        (user.pk, first_a.json()["event_id"]),
+        (other_user.pk, first_b.json()["event_id"]),
+    ]
+
+
+def test_idempotency_keys_are_scoped_per_anonymous_id(api_client):
+    body = {"event_type": "page_view", "idempotency_key": "k"}
+    from_a = post(api_client, {**body, "anonymous_id": "anon-a"})
+    from_b = post(api_client, body, HTTP_X_CLIENT_ANON_ID="anon-b")
+    retry_a = post(api_client, body, HTTP_X_CLIENT_ANON_ID="anon-a")
+
+    assert from_b.json()["event_id"] != from_a.json()["event_id"]
+    assert "Idempotent-Replayed" not in from_b.headers
+    assert retry_a.json() == from_a.json()
+    assert retry_a.headers["Idempotent-Replayed"] == "true"
+    assert sorted(events().values_list("anonymous_id", flat=True)) == ["anon-a", "anon-b"]
+
+
+def test_bulk_keys_are_scoped_per_user(user, other_user):
+    body = {"events": [{"event_type": "a", "idempotency_key": "k1"}, {"event_type": "b"}]}
+    from_a = post(client_for(user), body, HTTP_IDEMPOTENCY_KEY="batch")
+    from_b = post(client_for(other_user), body, HTTP_IDEMPOTENCY_KEY="batch")
+
+    assert set(from_a.json()["event_ids"]).isdisjoint(from_b.json()["event_ids"])
+    assert "Idempotent-Replayed" not in from_b.headers
+    assert events().count() == 4
+
+
+def test_signed_in_and_server_keys_do_not_mix(user):
+    """The server's scope (no user, no anonymous id) is not reachable over HTTP."""
+    from django_engagement import record_event
+
+    server = record_event("purchase", idempotency_key="order-1")
+    response = post(client_for(user), {"event_type": "purchase", "idempotency_key": "order-1"})
+
+    assert response.json()["event_id"] != str(server.uuid)
+    assert events().count() == 2
+
+
+def test_anonymous_key_without_anonymous_id_is_400(api_client):
+    message = (
+        "An idempotency key needs a client identity: sign in, or send anonymous_id "
+        "or the X-Client-ANON-ID header."
+    )
+    single = post(api_client, {"event_type": "a", "idempotency_key": "k"})
+    header = post(api_client, {"event_type": "a"}, HTTP_IDEMPOTENCY_KEY="k")
+    bulk = post(
+        api_client,
+        {
+            "events": [
+                {"event_type": "a", "anonymous_id": "x", "idempotency_key": "k"},
+                {"event_type": "b"},
+            ]
+        },
+        HTTP_IDEMPOTENCY_KEY="batch",
+    )
+
+    assert (single.status_code, single.json()) == (400, {"idempotency_key": [message]})
+    assert (header.status_code, header.json()) == (400, {"idempotency_key": [message]})
+    assert (bulk.status_code, bulk.json()) == (
+        400,
+        {"events": {"1": {"idempotency_key": [message]}}},
+    )
+    assert events().count() == 0
 
 
 def test_overlong_idempotency_header_is_400(api_client):
@@ -442,7 +531,7 @@ def test_permission_classes_come_from_settings(api_client, auth_client, engageme
 
 
 def test_throttle_rate_per_client(api_client, auth_client, engagement_settings):
-    engagement_settings.update(INGEST_THROTTLE_RATE="2/min")
+    engagement_settings.update(INGEST_THROTTLE_RATE="2/day")  # no window edge mid-test
 
     statuses = [post(api_client, {"event_type": "a"}).status_code for _ in range(3)]
     other_ip = post(api_client, {"event_type": "a"}, REMOTE_ADDR="192.0.2.1").status_code
@@ -452,6 +541,38 @@ def test_throttle_rate_per_client(api_client, auth_client, engagement_settings):
     assert other_ip == 201
     assert user == [201, 201, 429]
     assert events().count() == 5
+
+
+def test_throttle_counts_in_clock_aligned_windows(api_client, engagement_settings, monkeypatch):
+    """A fixed window per minute: the budget resets at the minute, Retry-After says when."""
+    from django_engagement.api.throttling import IngestRateThrottle
+
+    engagement_settings.update(INGEST_THROTTLE_RATE="2/min")
+    clock = [1_000_020.5]  # 0.5 s into a minute (1_000_020 is a multiple of 60)
+    monkeypatch.setattr(IngestRateThrottle, "timer", staticmethod(lambda: clock[0]))
+
+    def status_at(second: float):
+        clock[0] = 1_000_020 + second
+        return post(api_client, {"event_type": "a"})
+
+    assert [status_at(s).status_code for s in (0.5, 1)] == [201, 201]
+    throttled = status_at(30.5)
+    assert throttled.status_code == 429
+    assert throttled.headers["Retry-After"] == "30"
+    assert throttled.json() == {
+        "detail": "Request was throttled. Expected available in 30 seconds."
+    }
+    assert [status_at(s).status_code for s in (59.9, 60, 61, 62)] == [429, 201, 201, 429]
+
+
+def test_throttle_on_a_dummy_cache_lets_everything_through(
+    api_client, engagement_settings, settings
+):
+    """DummyCache stores no count: no limit (W003 says so), and never a 500."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    engagement_settings.update(INGEST_THROTTLE_RATE="1/day")
+
+    assert [post(api_client, {"event_type": "a"}).status_code for _ in range(3)] == [201] * 3
 
 
 def test_throttle_can_be_switched_off(api_client, engagement_settings):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 
@@ -14,7 +13,7 @@ from django.db import connections
 
 from django_engagement import record_event, record_events
 from tests.conftest import require_service
-from tests.helpers import feed
+from tests.helpers import feed, redis_available
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -48,15 +47,6 @@ def test_no_task_when_no_rule_matches(eager_app, user, django_capture_on_commit_
     with django_capture_on_commit_callbacks() as callbacks:
         record_event("page_view", user=user)
     assert len(callbacks) == 1  # event_recorded only
-
-
-def redis_available() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 @pytest.fixture

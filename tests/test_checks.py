@@ -7,6 +7,7 @@ from django.core import checks
 from django.test import override_settings
 
 from django_engagement.checks import check_engagement_models, check_engagement_settings
+from tests import settings as test_settings
 from tests.testapp.models import Campaign
 
 BASE = {
@@ -15,6 +16,21 @@ BASE = {
     "TARGET_GROUP_FIELD": "club__name",
     "TARGET_PARTICIPANTS": "members",
 }
+
+
+# A cache shared by processes; checks only build the backend, they never connect.
+SHARED_CACHE = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6379/3",
+    }
+}
+
+
+@pytest.fixture(autouse=True)
+def shared_cache(settings):
+    """The checks here are about other settings; W003 (the cache) is pinned on its own."""
+    settings.CACHES = SHARED_CACHE
 
 
 def run_all():
@@ -188,3 +204,60 @@ def test_invalid_throttle_rate(rate):
 def test_valid_throttle_rates(rate):
     with override_settings(ENGAGEMENT={**BASE, "INGEST_THROTTLE_RATE": rate}):
         assert check_engagement_settings() == []
+
+
+def throttle_warning(backend: str, effect: str, rate: str = "120/min") -> checks.Warning:
+    return checks.Warning(
+        f"ENGAGEMENT INGEST_THROTTLE_RATE {rate!r} is counted in a {backend} "
+        f"(CACHES['default']): {effect}.",
+        hint="Point CACHES['default'] at a cache all workers share (Redis, Memcached "
+        "or the database cache), or set INGEST_THROTTLE_RATE to None.",
+        id="django_engagement.W003",
+    )
+
+
+LOCMEM_WARNING = throttle_warning(
+    "LocMemCache", "each process keeps its own count, so N workers allow N times the rate"
+)
+
+
+@pytest.mark.parametrize(
+    ("backend", "rate", "expected"),
+    [
+        ("locmem.LocMemCache", "120/min", [LOCMEM_WARNING]),
+        (
+            "dummy.DummyCache",
+            "5/s",
+            [
+                throttle_warning(
+                    "DummyCache", "it stores nothing, so the rate is never enforced", "5/s"
+                )
+            ],
+        ),
+        ("locmem.LocMemCache", None, []),
+        ("redis.RedisCache", "120/min", []),
+        ("db.DatabaseCache", "120/min", []),
+        ("filebased.FileBasedCache", "120/min", []),
+    ],
+)
+def test_throttle_in_a_per_process_cache_warns(settings, backend, rate, expected):
+    settings.CACHES = {
+        "default": {"BACKEND": f"django.core.cache.backends.{backend}", "LOCATION": "/tmp/x"}
+    }
+    with override_settings(ENGAGEMENT={**BASE, "INGEST_THROTTLE_RATE": rate}):
+        assert check_engagement_settings() == expected
+
+
+def test_bad_throttle_rate_reports_e011_only(settings):
+    settings.CACHES = test_settings.CACHES
+    with override_settings(ENGAGEMENT={**BASE, "INGEST_THROTTLE_RATE": "x/min"}):
+        assert ids(check_engagement_settings()) == ["django_engagement.E011"]
+
+
+@pytest.mark.django_db
+def test_the_suite_silences_w003_for_its_single_process_cache(settings):
+    """tests/settings.py counts throttles in LocMemCache: right for one pytest process."""
+    settings.CACHES = test_settings.CACHES
+    [warning] = [m for m in checks.run_checks() if m.id.startswith("django_engagement")]
+    assert warning == LOCMEM_WARNING
+    assert warning.is_silenced()

@@ -288,6 +288,44 @@ def test_fan_out_runs_for_new_events_only(engagement_settings, user, campaign):
     ]
 
 
+def test_record_event_keys_are_scoped_to_the_user(user, other_user):
+    """Issue 9.5: server code recording for another user never gets the first user's event."""
+    first = record_event("purchase", user=user, idempotency_key="order-1")
+    other = record_event("purchase", user=other_user, idempotency_key="order-1")
+    server = record_event("purchase", idempotency_key="order-1")
+    anonymous = record_event("purchase", anonymous_id="anon-1", idempotency_key="order-1")
+    assert len({first.pk, other.pk, server.pk, anonymous.pk}) == 4
+    assert record_event("purchase", user=str(user.pk), idempotency_key="order-1").pk == first.pk
+    assert record_event("purchase", idempotency_key="order-1").pk == server.pk
+    assert events().count() == 4
+
+
+def test_record_events_maps_keys_per_scope(user, other_user):
+    record_event("purchase", user=user, idempotency_key="k")
+    original = events().get()
+    results = store_events(
+        [
+            {"event_type": "a", "user": user, "idempotency_key": "k"},
+            {"event_type": "b", "user": other_user, "idempotency_key": "k"},
+            {"event_type": "c", "anonymous_id": "anon-1", "idempotency_key": "k"},
+            {"event_type": "d", "user": other_user.pk, "idempotency_key": "k"},
+            {"event_type": "e", "idempotency_key": "k"},
+            {"event_type": "f", "anonymous_id": "anon-1", "idempotency_key": "k"},
+        ]
+    )
+    stored = [(event.event_type, created) for event, created in results]
+    assert stored == [
+        ("purchase", False),
+        ("b", True),
+        ("c", True),
+        ("b", False),
+        ("e", True),
+        ("c", False),
+    ]
+    assert results[0][0].pk == original.pk
+    assert events().count() == 4
+
+
 # -- concurrency (PostgreSQL) ------------------------------------------------------------
 
 

@@ -111,14 +111,43 @@ def test_display_helpers(user):
     assert ActivityFeedItem(activity_type="custom_thing").activity_type_display == "Custom thing"
 
 
-def test_idempotency_key_is_unique_when_set(user):
+def test_idempotency_key_is_unique_per_scope(user, other_user):
+    """Unique per user, else per anonymous id (the server's scope is anonymous_id "")."""
     from django.db import IntegrityError, transaction
 
     Event.objects.create(event_type="a", idempotency_key="k1")
     Event.objects.create(event_type="a")
     Event.objects.create(event_type="a")  # NULL keys never collide
-    with pytest.raises(IntegrityError), transaction.atomic():
-        Event.objects.create(event_type="a", idempotency_key="k1")
+    Event.objects.create(event_type="a", idempotency_key="k1", anonymous_id="anon-a")
+    Event.objects.create(event_type="a", idempotency_key="k1", user=user)
+    Event.objects.create(event_type="a", idempotency_key="k1", user=other_user)
+    # A signed-in user's scope ignores the anonymous id.
+    Event.objects.create(event_type="a", idempotency_key="k2", user=user, anonymous_id="x")
+    duplicates = [
+        {},
+        {"anonymous_id": "anon-a"},
+        {"user": user},
+        {"user": user, "anonymous_id": "anon-a"},
+        {"user": user, "anonymous_id": "y", "idempotency_key": "k2"},
+    ]
+    for fields in duplicates:
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Event.objects.create(**{"event_type": "a", "idempotency_key": "k1", **fields})
+    assert Event.objects.filter(event_type="a").count() == 7
+
+
+def test_anonymizing_a_user_clears_their_keys(user, engagement_settings):
+    """The user's keys would collide in the anonymous scope (here with the server's)."""
+    engagement_settings.update(ON_USER_DELETE="anonymize")
+    Event.objects.create(event_type="a", idempotency_key="k1")
+    Event.objects.create(event_type="a", idempotency_key="k1", user=user)
+    Event.objects.create(event_type="b", idempotency_key="k2", user=user, anonymous_id="a")
+    Event.objects.create(event_type="b", idempotency_key="k2", anonymous_id="a")
+    user.delete()
+    rows = Event.objects.filter(event_type__in=["a", "b"]).values_list(
+        "event_type", "user", "idempotency_key"
+    )
+    assert set(rows) == {("a", None, None), ("a", None, "k1"), ("b", None, None), ("b", None, "k2")}
 
 
 def test_user_delete_policy(user_factory, engagement_settings):

@@ -138,9 +138,10 @@ def test_ingestion_created(openapi, api_client, body):
 
 
 def test_ingestion_errors(openapi, api_client, engagement_settings):
+    engagement_settings.update(INGEST_THROTTLE_RATE="3/day")  # the 4th request is throttled
     invalid = api_client.post(PREFIX + "events/", {"events": [{"event_type": 1}]}, format="json")
     unsupported = api_client.post(PREFIX + "events/", "x", content_type="text/plain")
-    engagement_settings.update(MAX_EVENT_SIZE=10, INGEST_THROTTLE_RATE="3/min")
+    engagement_settings.update(MAX_EVENT_SIZE=10)
     too_large = api_client.post(
         PREFIX + "events/", {"event_type": "a", "payload": {"x": "y" * 20}}, format="json"
     )

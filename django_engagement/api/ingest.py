@@ -12,6 +12,8 @@ Bulk (all or nothing, at most ``MAX_BATCH_SIZE``)::
 
 The view validates and hands the events to ``store_events`` (one bulk
 INSERT), so a request costs the same number of queries whatever its size.
+Idempotency keys are scoped per client: the signed-in user, else the
+``anonymous_id``; an anonymous client without one cannot send keys (400).
 """
 
 from __future__ import annotations
@@ -113,7 +115,9 @@ class EventIngestView(APIView):
                 str,
                 OpenApiParameter.HEADER,
                 description="idempotency_key of a single event; in a batch, event i "
-                "without its own key gets '<header>:<i>'. At most 120 characters.",
+                "without its own key gets '<header>:<i>'. At most 120 characters. "
+                "Unique per client (the user, else the anonymous id); anonymous "
+                "clients need an anonymous id to send one.",
             ),
         ],
         responses={
@@ -157,12 +161,39 @@ class EventIngestView(APIView):
             for index, attrs in enumerate(items)
         ]
         context = request_context(request)
+        if context["user"] is None:
+            self.require_identity_for_keys(events, bulk=bulk)
         stored = store_events([{**event, **context} for event in events])
         ids = [str(event.uuid) for event, _ in stored]
         body = {"events_created": len(ids), "event_ids": ids} if bulk else {"event_id": ids[0]}
         replayed = not any(created for _, created in stored)
         headers = {REPLAYED_HEADER: "true"} if replayed else None
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)
+
+    @staticmethod
+    def require_identity_for_keys(events: list[dict[str, Any]], *, bulk: bool) -> None:
+        """Refuse idempotency keys from anonymous clients that send no anonymous id.
+
+        Keys are scoped per client; such a client has no scope of its own, and the
+        shared alternatives (the anonymised IP, the server's scope) would let
+        clients behind one address replay, and so suppress, each other's events.
+        """
+        message = _(
+            "An idempotency key needs a client identity: sign in, or send anonymous_id "
+            "or the %(header)s header."
+        ) % {"header": ANON_ID_HEADER}
+        missing = [
+            index
+            for index, event in enumerate(events)
+            if event["idempotency_key"] and not event["anonymous_id"]
+        ]
+        if not missing:
+            return
+        if not bulk:
+            raise ValidationError({"idempotency_key": [message]})
+        raise ValidationError(
+            {"events": {str(index): {"idempotency_key": [message]} for index in missing}}
+        )
 
     @staticmethod
     def event_kwargs(

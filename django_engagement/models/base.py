@@ -24,9 +24,14 @@ def on_user_delete(collector, field, sub_objs, using) -> None:
     """``on_delete`` handler for ``Event.user`` following ``ON_USER_DELETE``.
 
     ``"delete"`` removes the user's events; ``"anonymize"`` keeps them with
-    ``user`` set to NULL.
+    ``user`` and ``idempotency_key`` set to NULL: the key was unique within the
+    user's scope only, and would collide in the anonymous one (nobody can retry
+    it any more anyway).
     """
     if engagement_settings.ON_USER_DELETE == "anonymize":
+        # Registered first, so the collector clears the keys before the users.
+        key_field = field.model._meta.get_field("idempotency_key")
+        collector.add_field_update(key_field, None, sub_objs)
         models.SET_NULL(collector, field, sub_objs, using)
     else:
         models.CASCADE(collector, field, sub_objs, using)
@@ -70,7 +75,7 @@ class AbstractEvent(TargetMixin):
     ``source``, ``target`` (generic), ``title``, ``description``, ``data``
     (the payload), ``ip_address``, ``user_agent``, ``created_at`` (when it
     happened), ``received_at`` (when the server stored it) and
-    ``idempotency_key`` (unique when set, so retried ingestion stores nothing).
+    ``idempotency_key`` (unique per client when set, so a retry stores nothing).
     """
 
     class Source(models.TextChoices):
@@ -120,10 +125,19 @@ class AbstractEvent(TargetMixin):
             models.Index(fields=["target_content_type", "target_object_id", "event_type"]),
         ]
         constraints = [
+            # Idempotency keys are scoped per client (docs/reliability.md): the
+            # signed-in user, else the anonymous id (events with neither form the
+            # server's scope). Two partial constraints, because NULL users are never
+            # equal in a unique constraint on either database.
             models.UniqueConstraint(
-                fields=["idempotency_key"],
-                condition=models.Q(idempotency_key__isnull=False),
-                name="%(app_label)s_%(class)s_idempotency",
+                fields=["user", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False, user__isnull=False),
+                name="%(app_label)s_%(class)s_idempotency_user",
+            ),
+            models.UniqueConstraint(
+                fields=["anonymous_id", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False, user__isnull=True),
+                name="%(app_label)s_%(class)s_idempotency_anon",
             ),
         ]
 

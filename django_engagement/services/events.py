@@ -9,7 +9,9 @@ Usage::
 
 Every event is validated first, then stored with set-based inserts; a repeated
 ``idempotency_key`` stores nothing and returns the original event (the partial
-unique constraint decides, so concurrent retries are safe too). Feed fan-out
+unique constraints decide, so concurrent retries are safe too). Keys are scoped
+per client: the event's user, else its ``anonymous_id``, else the server's scope
+(see ``idempotency_scope``), so one client can neither see nor suppress another's. Feed fan-out
 (``FEED_RULES``) runs in the same transaction, or as a Celery task when
 ``ASYNC_FEED`` is on, and ``event_recorded`` is sent after commit.
 """
@@ -142,7 +144,8 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
         event.user = user
     elif user is not None and getattr(user, "is_authenticated", True):
         # A user id; an AnonymousUser (request.user of a visitor) records no user.
-        event.user_id = user
+        # Cast like the column, so "5" and 5 are one idempotency scope.
+        event.user_id = Event._meta.get_field("user").target_field.to_python(user)
     target = spec.get("target")
     if target is not None:
         # Through the generic FK, so fan-out finds the instance cached (no query).
@@ -151,13 +154,46 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
     return event
 
 
+def idempotency_scope(event: AbstractEvent) -> tuple[str, Any]:
+    """The namespace of ``event``'s idempotency key: its user, else its anonymous id.
+
+    Events with neither (``anonymous_id == ""``) share the server's scope, which the
+    HTTP API never writes to (it refuses keys from clients without an identity).
+    The two partial unique constraints on the event model enforce the same split.
+    """
+    if event.user_id is not None:
+        return ("user", event.user_id)
+    return ("anonymous", event.anonymous_id)
+
+
+def _stored_with_keys(keyed: Sequence[AbstractEvent]) -> Q:
+    """One filter for the stored rows of ``keyed``: two terms whatever the batch size.
+
+    It may also match a row of one of the batch's scopes under another of the
+    batch's keys; the caller maps rows by ``(scope, key)``, so that is harmless,
+    and rows of clients outside the batch are never read.
+    """
+    keys = {event.idempotency_key for event in keyed}
+    user_ids = {event.user_id for event in keyed if event.user_id is not None}
+    anonymous_ids = {event.anonymous_id for event in keyed if event.user_id is None}
+    # Each arm repeats the key filter, so it implies one partial unique index's
+    # condition and PostgreSQL can read that index (a BitmapOr of the two).
+    scopes = Q(pk__in=[])
+    if user_ids:
+        scopes |= Q(idempotency_key__in=keys, user_id__in=user_ids)
+    if anonymous_ids:
+        scopes |= Q(idempotency_key__in=keys, user__isnull=True, anonymous_id__in=anonymous_ids)
+    return scopes
+
+
 def _store(events: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
     """Insert one batch; return ``(stored event, created)`` per input, in input order.
 
     Without idempotency keys this is one ``bulk_create`` (it returns primary keys on
     SQLite and PostgreSQL). With keys, conflicting rows are skipped by the database
     (``ignore_conflicts``, which waits for a concurrent inserter to commit), then one
-    SELECT fetches what is stored: the new rows by uuid and the originals by key.
+    SELECT fetches what is stored: the new rows by uuid and the originals by
+    ``(scope, key)`` (see ``idempotency_scope``).
     """
     Event = type(events[0])
     manager = Event._default_manager
@@ -169,23 +205,27 @@ def _store(events: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
             manager.bulk_create(events)
         return [(event, True) for event in events]
 
-    first_by_key: dict[str, AbstractEvent] = {}
+    def scoped_key(event: AbstractEvent) -> tuple[tuple[str, Any], str]:
+        return (idempotency_scope(event), event.idempotency_key)
+
+    first_by_key: dict[tuple[tuple[str, Any], str], AbstractEvent] = {}
     to_insert = []
     for event in events:
-        key = event.idempotency_key
-        if key is None or key not in first_by_key:
+        if event.idempotency_key is None:
             to_insert.append(event)
-            if key is not None:
-                first_by_key[key] = event
+        elif scoped_key(event) not in first_by_key:
+            to_insert.append(event)
+            first_by_key[scoped_key(event)] = event
     manager.bulk_create(to_insert, ignore_conflicts=True)
     plain = [event.uuid for event in to_insert if event.idempotency_key is None]
-    stored = manager.filter(Q(uuid__in=plain) | Q(idempotency_key__in=list(first_by_key)))
+    keyed = list(first_by_key.values())
+    stored = manager.filter(Q(uuid__in=plain) | _stored_with_keys(keyed)).order_by()
     by_uuid = {event.uuid: event for event in stored}
-    by_key = {event.idempotency_key: event for event in by_uuid.values() if event.idempotency_key}
+    by_key = {scoped_key(row): row for row in by_uuid.values() if row.idempotency_key}
 
     result = []
     for event in events:
-        row = by_key[event.idempotency_key] if event.idempotency_key else by_uuid[event.uuid]
+        row = by_key[scoped_key(event)] if event.idempotency_key else by_uuid[event.uuid]
         created = row.uuid == event.uuid
         if created:
             # Return the caller's instance (it holds the target object) with its new pk.
@@ -248,7 +288,8 @@ def record_events(events: Iterable[dict[str, Any]]) -> list[AbstractEvent]:
 
     Each dict takes ``record_event``'s keywords (except ``request``) plus
     ``ip_address`` and ``user_agent``. Returns the stored events in input order;
-    an item with an already used ``idempotency_key`` yields the original event.
+    an item whose ``idempotency_key`` is already used in its scope (its user, else
+    its ``anonymous_id``, else the server's) yields the original event.
     ``ValidationError``/``PayloadTooLarge`` messages start with ``events[<index>]``.
     """
     return [event for event, _ in store_events(events)]
@@ -272,7 +313,9 @@ def record_event(
 
     With ``request``, the authenticated user (unless ``user`` is given), the IP
     address and the user agent come from it. Returns None and stores nothing
-    when ``ENABLED`` is False.
+    when ``ENABLED`` is False. ``idempotency_key`` is unique per scope: the
+    event's user, else its ``anonymous_id``, else the server's scope (neither),
+    which only server code can write to.
     """
     if not engagement_settings.ENABLED:
         return None

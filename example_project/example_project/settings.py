@@ -25,6 +25,11 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 
+# The ingestion throttle (INGEST_THROTTLE_RATE) counts in this cache, so every worker
+# must share it: Redis in production (CACHE_URL=redis://host:6379/1). The default, a
+# file cache, is shared by the processes of one machine; LocMemCache would not be (W003).
+CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{BASE_DIR / '.cache'}")}
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -68,3 +68,11 @@ def test_dashboard_report_answers_for_admin(seeded, client):
     assert response.status_code == 200
     client.logout()
     assert client.get("/api/engagement/reports/dashboard/").status_code in (401, 403)
+
+
+def test_default_cache_is_shared_by_the_processes_of_one_machine(settings):
+    """The ingestion throttle counts here; LocMemCache would count per process (W003)."""
+    assert settings.CACHES["default"] == {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(settings.BASE_DIR / ".cache"),
+    }
