@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
+import django
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -430,3 +432,18 @@ def test_install_dashboard_alone_on_a_site_without_package_models(known, superus
     assert response.status_code == 200
     assert response.context["app_url"] is None
     assert response.context["dashboard"]["totals"]["joins"] == 6
+
+
+def breadcrumbs_tag(html: str) -> str:
+    """The element of ``class="breadcrumbs"``: ``ol`` (Django 6.1+) or ``div`` (before)."""
+    return re.search(r'<(\w+) class="breadcrumbs">', html).group(1)
+
+
+def test_dashboard_breadcrumbs_use_the_markup_of_the_installed_admin(known, superuser_client):
+    django_page = superuser_client.get(reverse("admin:app_list", args=["django_engagement"]))
+    dashboard = superuser_client.get(DASHBOARD_URL).content.decode()
+
+    assert breadcrumbs_tag(dashboard) == breadcrumbs_tag(django_page.content.decode())
+    assert breadcrumbs_tag(dashboard) == ("ol" if django.VERSION >= (6, 1) else "div")
+    if django.VERSION >= (6, 1):
+        assert '<li aria-current="page">Dashboard</li>' in dashboard

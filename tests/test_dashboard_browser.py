@@ -139,3 +139,45 @@ def test_dashboard_dark_theme_and_year_view(browser, live_server):
     session.page.screenshot(path="/tmp/dashboard-dark.png", full_page=True)
     assert session.errors == []
     assert session.foreign_requests() == []
+
+
+BREADCRUMBS_STYLE = """() => {
+    const crumbs = document.querySelector("nav .breadcrumbs");
+    const probe = document.createElement("div");
+    probe.style.background = "var(--breadcrumbs-bg)";
+    document.body.append(probe);
+    const expected = getComputedStyle(probe).backgroundColor;
+    probe.remove();
+    const style = getComputedStyle(crumbs);
+    return {
+        tag: crumbs.tagName.toLowerCase(),
+        expected,
+        background: style.backgroundColor,
+        color: style.color,
+        padding: style.padding,
+        height: crumbs.getBoundingClientRect().height,
+    };
+}"""
+
+
+def test_breadcrumbs_look_like_the_admins_own(browser, live_server):
+    """Styled as on Django's own pages, whatever the markup of the installed version."""
+    import django
+
+    session = Session(browser, live_server.url)
+    session.login()
+    dashboard = session.page.evaluate(BREADCRUMBS_STYLE)
+    session.page.goto(f"{live_server.url}/admin/django_engagement/")  # Django's app_index.html
+    index = session.page.evaluate(BREADCRUMBS_STYLE)
+
+    assert dashboard["tag"] == ("ol" if django.VERSION >= (6, 1) else "div")
+    assert dashboard["background"] == dashboard["expected"] != "rgba(0, 0, 0, 0)"
+    assert {key: dashboard[key] for key in ("tag", "background", "color", "padding")} == {
+        key: index[key] for key in ("tag", "background", "color", "padding")
+    }
+    assert abs(dashboard["height"] - index["height"]) < 1  # one line, same font size
+    session.page.goto(f"{live_server.url}{DASHBOARD}")
+    crumbs = session.page.locator("nav .breadcrumbs").inner_text()
+    # 6.1 draws the separators with CSS (li::after), earlier versions write them in the HTML.
+    assert [word for word in crumbs.split() if word != "›"] == ["Home", "Engagement", "Dashboard"]
+    assert session.errors == []
