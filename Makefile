@@ -25,8 +25,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall only when the package metadata changed.
+# Not -q: the first install downloads ~80 packages (a couple of minutes), so show them.
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install -q -e '.[dev]'
+	@echo "==> Installing django-engagement (editable) with the [dev] extras into $(VENV)"
+	@echo "    (first run: about 2 minutes; later runs reinstall only when setup.cfg changes)"
+	$(BIN)/pip install -e '.[dev]'
+	@echo "==> $(VENV) is ready"
 	@touch $@
 
 install: $(STAMP) ## Create .venv and install the package (editable) with the dev extras

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
+import django
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -63,11 +65,12 @@ def changelist(model) -> str:
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
 
 
-def add_more_data(django_user_model, count: int = 6) -> None:
+def add_more_data(django_user_model, count: int = 6, prefix: str = "more") -> None:
     """More users, targets, events and feed items: query counts must not move."""
     Event, Feed = get_event_model(), get_feed_model()
     for n in range(count):
-        user = django_user_model.objects.create_user(f"more{n}", f"more{n}@example.com", "pw")
+        name = f"{prefix}{n}"
+        user = django_user_model.objects.create_user(name, f"{name}@example.com", "pw")
         campaign = Campaign.objects.create(name=f"More {n}")
         events = Event._default_manager.bulk_create(
             Event(event_type=kind, user=user, target=campaign, created_at=local_noon(n))
@@ -108,6 +111,7 @@ def test_changelists_answer_with_constant_queries(
     known, superuser_client, django_user_model, model, query
 ):
     url = changelist(MODELS[model]()) + query
+    add_more_data(django_user_model, count=1, prefix="first")  # every kind of row is on the page
     with CaptureQueriesContext(connection) as small:
         assert superuser_client.get(url).status_code == 200
     add_more_data(django_user_model)
@@ -115,6 +119,36 @@ def test_changelists_answer_with_constant_queries(
         assert superuser_client.get(url).status_code == 200
     assert len(large) == len(small)
     assert len(small) <= 12
+
+
+def test_changelists_name_targets_without_a_query_per_row(
+    known, superuser_client, django_assert_max_num_queries
+):
+    """TARGET_NAME_FIELD for the target model, str() for others, the id when it is gone."""
+    gone = Campaign.objects.create(name="Deleted later")
+    get_event_model()._default_manager.create(event_type="target_joined", target=gone)
+    gone_pk = gone.pk
+    gone.delete()
+    add_more_data(get_user_model(), count=20)  # 20 more campaigns on the page
+    url = changelist(get_event_model()) + "?event_type=target_joined"
+
+    with django_assert_max_num_queries(12):
+        response = superuser_client.get(url)
+
+    rows = list(response.context["cl"].result_list)
+    assert len(rows) == 27
+    assert {row._engagement_target_name for row in rows} == {
+        "Advent",
+        "Bible Study 101",
+        "Great Lent",
+        None,  # the deleted campaign
+        *[f"More {n}" for n in range(20)],
+    }
+    html = response.content.decode()
+    assert '<td class="field-target_display">Great Lent</td>' in html
+    assert '<td class="field-target_display">Bible Study 101</td>' in html
+    assert f'<td class="field-target_display">campaign #{gone_pk}</td>' in html
+    assert "campaign #" not in html.replace(f"campaign #{gone_pk}", "")
 
 
 def test_event_search_and_filters_select_exact_rows(known, superuser_client):
@@ -430,3 +464,18 @@ def test_install_dashboard_alone_on_a_site_without_package_models(known, superus
     assert response.status_code == 200
     assert response.context["app_url"] is None
     assert response.context["dashboard"]["totals"]["joins"] == 6
+
+
+def breadcrumbs_tag(html: str) -> str:
+    """The element of ``class="breadcrumbs"``: ``ol`` (Django 6.1+) or ``div`` (before)."""
+    return re.search(r'<(\w+) class="breadcrumbs">', html).group(1)
+
+
+def test_dashboard_breadcrumbs_use_the_markup_of_the_installed_admin(known, superuser_client):
+    django_page = superuser_client.get(reverse("admin:app_list", args=["django_engagement"]))
+    dashboard = superuser_client.get(DASHBOARD_URL).content.decode()
+
+    assert breadcrumbs_tag(dashboard) == breadcrumbs_tag(django_page.content.decode())
+    assert breadcrumbs_tag(dashboard) == ("ol" if django.VERSION >= (6, 1) else "div")
+    if django.VERSION >= (6, 1):
+        assert '<li aria-current="page">Dashboard</li>' in dashboard

@@ -206,6 +206,12 @@ def test_command_defaults_to_yesterday(make_event, monkeypatch):
         (["--date", "yesterday"], "--date 'yesterday' is not a date in YYYY-MM-DD format."),
         (["--days-back", "0"], "--days-back must be 1 or more."),
         (["--days-back", "x"], "argument --days-back: invalid int value: 'x'"),
+        (
+            ["--days-back", "100000"],
+            "--days-back must be at most 3,660 (ten years); for older days run again with an "
+            "earlier --date.",
+        ),
+        (["--days-back", "3661"], "--days-back must be at most 3,660 (ten years);"),
     ],
 )
 def test_command_errors_are_one_line(args, message):
@@ -223,7 +229,7 @@ def test_command_errors_are_one_line(args, message):
     [
         ["--date", "9999-12-31"],
         ["--date", "0001-01-01", "--days-back", "5"],
-        ["--days-back", "1000000000"],
+        ["--date", "0005-01-01", "--days-back", "3660"],
     ],
 )
 def test_command_days_past_the_calendar_are_a_command_error(args):

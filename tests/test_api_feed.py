@@ -350,6 +350,22 @@ def test_generate_builds_feed_idempotently(admin_client_api, user, campaign):
     assert feed().filter(user=user, activity_type="fast_join").count() == 4
 
 
+def test_generate_skips_what_happened_before_the_user_joined(admin_client_api, user, campaign):
+    """A target created before she joined does not "start" in her feed; her join does show."""
+    campaign.members.add(user)
+    get_event_model()._default_manager.create(
+        event_type="target_created", target=campaign, created_at=NOW - timedelta(days=6)
+    )
+    joined_events(user, campaign, days_ago=[3])
+
+    response = admin_client_api.post(GENERATE_URL, {"user_id": user.pk, "days_back": 10}, "json")
+
+    assert response.json()["created_count"] == 1
+    assert list(feed().values_list("activity_type", "created_at")) == [
+        ("fast_join", NOW - timedelta(days=3))
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "errors"),
     [

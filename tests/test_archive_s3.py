@@ -77,6 +77,21 @@ def test_missing_bucket_fails_before_anything_is_deleted(s3, expired_items):
     assert get_feed_model().objects.count() == 6
 
 
+def test_dry_run_checks_the_bucket_too(s3, expired_items):
+    with pytest.raises(CommandError) as excinfo:
+        call_command("cleanup_activity_feeds", "--dry-run", "--archive-to", "s3://no-such-bucket/x")
+
+    assert str(excinfo.value).startswith("S3 error on s3://no-such-bucket/x/: ")
+    assert str(excinfo.value).endswith("; the real run would stop here.")
+    out = io.StringIO()
+    call_command(
+        "cleanup_activity_feeds", "--dry-run", "--archive-to", f"s3://{BUCKET}/x", stdout=out
+    )
+    assert out.getvalue().rstrip().endswith("Would delete 5 activity feed items.")
+    assert objects(s3) == {}
+    assert get_feed_model().objects.count() == 6
+
+
 def test_upload_failure_mid_run_keeps_the_unarchived_rows(s3, expired_items, monkeypatch):
     calls = []
     real_open = retention.open_archive

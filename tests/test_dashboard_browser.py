@@ -139,3 +139,113 @@ def test_dashboard_dark_theme_and_year_view(browser, live_server):
     session.page.screenshot(path="/tmp/dashboard-dark.png", full_page=True)
     assert session.errors == []
     assert session.foreign_requests() == []
+
+
+BREADCRUMBS_STYLE = """() => {
+    const crumbs = document.querySelector("nav .breadcrumbs");
+    const probe = document.createElement("div");
+    probe.style.background = "var(--breadcrumbs-bg)";
+    document.body.append(probe);
+    const expected = getComputedStyle(probe).backgroundColor;
+    probe.remove();
+    const style = getComputedStyle(crumbs);
+    return {
+        tag: crumbs.tagName.toLowerCase(),
+        expected,
+        background: style.backgroundColor,
+        color: style.color,
+        padding: style.padding,
+        height: crumbs.getBoundingClientRect().height,
+    };
+}"""
+
+
+def test_breadcrumbs_look_like_the_admins_own(browser, live_server):
+    """Styled as on Django's own pages, whatever the markup of the installed version."""
+    import django
+
+    session = Session(browser, live_server.url)
+    session.login()
+    dashboard = session.page.evaluate(BREADCRUMBS_STYLE)
+    session.page.goto(f"{live_server.url}/admin/django_engagement/")  # Django's app_index.html
+    index = session.page.evaluate(BREADCRUMBS_STYLE)
+
+    assert dashboard["tag"] == ("ol" if django.VERSION >= (6, 1) else "div")
+    assert dashboard["background"] == dashboard["expected"] != "rgba(0, 0, 0, 0)"
+    assert {key: dashboard[key] for key in ("tag", "background", "color", "padding")} == {
+        key: index[key] for key in ("tag", "background", "color", "padding")
+    }
+    assert abs(dashboard["height"] - index["height"]) < 1  # one line, same font size
+    session.page.goto(f"{live_server.url}{DASHBOARD}")
+    crumbs = session.page.locator("nav .breadcrumbs").inner_text()
+    # 6.1 draws the separators with CSS (li::after), earlier versions write them in the HTML.
+    assert [word for word in crumbs.split() if word != "›"] == ["Home", "Engagement", "Dashboard"]
+    assert session.errors == []
+
+
+LONG_TYPE = "checkout.payment_method_selected:credit_card-visa_debit_contactless"[:64]
+
+
+@pytest.fixture
+def busy_week(known_data, django_user_model):
+    """1,200 more page views for alice today and one event with a 64-character type."""
+    from django.utils import timezone
+
+    from django_engagement.models import get_event_model
+
+    Event = get_event_model()
+    now = timezone.now()
+    alice = django_user_model.objects.get(username="alice")
+    Event._default_manager.bulk_create(
+        [Event(event_type="page_view", user=alice, created_at=now) for _ in range(1200)]
+        + [Event(event_type=LONG_TYPE, created_at=now)]
+    )
+
+
+def test_numbers_group_thousands_everywhere(busy_week, browser, live_server):
+    session = Session(browser, live_server.url)
+    session.login()
+    page = session.page
+
+    assert page.locator("[data-total=events]").text_content() == "1,216"
+    assert page.locator("#table-top-users tbody tr:first-child td.ed-num").text_content() == (
+        "1,206"
+    )
+    by_type = page.locator("#chart-events-by-type tbody td.ed-num").all_text_contents()
+    assert by_type == ["1,207", "6", "1", "1", "1"]
+    assert session.errors == []
+
+
+def test_long_event_types_fit_a_phone(busy_week, browser, live_server):
+    session = Session(browser, live_server.url)
+    session.login()
+    page = session.page
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.reload()
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    page.screenshot(path="/tmp/dashboard-phone.png", full_page=True)
+
+    layout = page.evaluate(
+        """() => {
+            const figure = document.querySelector("#chart-events-by-type").getBoundingClientRect();
+            const counts = [...document.querySelectorAll("#chart-events-by-type td.ed-num")];
+            return {
+                scrollWidth: document.documentElement.scrollWidth,
+                width: window.innerWidth,
+                countsInside: counts.every(td => {
+                    const box = td.getBoundingClientRect();
+                    return box.width > 0 && box.left >= figure.left && box.right <= figure.right;
+                }),
+            };
+        }"""
+    )
+    assert layout == {"scrollWidth": 375, "width": 375, "countsInside": True}
+    # The table shows the whole code (wrapped) and names it in its title; the bar label is
+    # shortened with an ellipsis and the full type is the bar's tooltip.
+    code = page.locator(f"#chart-events-by-type code[title='{LONG_TYPE}']")
+    assert code.text_content() == LONG_TYPE
+    labels = page.locator("#chart-events-by-type .ed-bar-label").all_text_contents()
+    assert any(label.endswith("\u2026") and LONG_TYPE.startswith(label[:-1]) for label in labels)
+    titles = page.locator("#chart-events-by-type .ed-bar-row > title").all_text_contents()
+    assert f"{LONG_TYPE}: 1" in titles
+    assert session.errors == []

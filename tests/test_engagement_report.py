@@ -501,7 +501,7 @@ def test_json_files_match_the_report(data, tmp_path):
 
 
 def test_default_output_dir_is_a_new_temporary_directory(data):
-    out, _ = run(*PERIOD, verbosity=0)
+    out, _ = run(*PERIOD, verbosity=1)
     directory = out.split(" files to ")[1].strip()
     assert "engagement_report_" in directory
     import pathlib
@@ -560,7 +560,7 @@ def test_csv_files_headers_and_type_columns(data, tmp_path):
 
 
 def test_zip_archive_lists_the_section_files(data, tmp_path):
-    out, _ = run(*PERIOD, "--zip", "--format", "csv", "--output-dir", str(tmp_path), verbosity=0)
+    out, _ = run(*PERIOD, "--zip", "--format", "csv", "--output-dir", str(tmp_path), verbosity=1)
     archive = tmp_path / "engagement_report_2024-03-01_2024-03-14.zip"
     assert f"Archive: {archive}\n" in out
     with zipfile.ZipFile(archive) as zipped:
@@ -579,9 +579,11 @@ def test_stdout_with_empty_sections_is_valid_json(db):
     assert json.loads(out)["user_activity"] == []
 
 
-def test_verbosity_zero_is_quiet(data, tmp_path):
-    _, err = run(*PERIOD, "--output-dir", str(tmp_path), verbosity=0)
-    assert err == ""
+@pytest.mark.parametrize("extra", [[], ["--zip"], ["--format", "csv", "--zip"]])
+def test_verbosity_zero_is_silent(data, tmp_path, extra):
+    out, err = run(*PERIOD, "--output-dir", str(tmp_path), *extra, verbosity=0)
+    assert (out, err) == ("", "")
+    assert len([p for p in tmp_path.iterdir() if p.suffix != ".zip"]) == 7  # still written
 
 
 def test_default_range_is_the_last_30_days_including_today(db):

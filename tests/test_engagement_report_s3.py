@@ -29,7 +29,7 @@ SECTION_FILES = [
 
 def run(*args):
     out, err = StringIO(), StringIO()
-    call_command(Command(stdout=out, stderr=err), *args, verbosity=0)
+    call_command(Command(stdout=out, stderr=err), *args, verbosity=1)
     return out.getvalue()
 
 
@@ -90,7 +90,7 @@ def test_refused_upload_keeps_the_files(db, s3, settings, tmp_path):
             "--upload-s3",
             "--output-dir",
             str(tmp_path),
-            verbosity=0,
+            verbosity=1,
         )
     message = str(excinfo.value)
     assert message.startswith(

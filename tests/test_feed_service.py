@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
@@ -74,6 +75,23 @@ def test_notify_queryset_is_one_insert(campaign, django_assert_max_num_queries):
     assert item.data == {"days": 1}
     assert item.target == campaign
     assert (item.is_read, item.read_at, item.event_id) == (False, None, None)
+
+
+@pytest.mark.parametrize(
+    "recipients",
+    [
+        lambda User: User.objects.none(),
+        lambda User: User.objects.filter(pk__in=[]),
+        lambda User: User.objects.filter(pk__in=[]).filter(is_active=True),
+        lambda User: [],
+    ],
+    ids=["none", "pk-in-empty", "pk-in-empty-chained", "empty-list"],
+)
+def test_notify_nobody_is_zero(user, recipients, django_assert_max_num_queries):
+    with Listener(feed_items_created) as listener, django_assert_max_num_queries(0):
+        assert notify(recipients(get_user_model()), "event", title="Hello") == 0
+    assert feed().count() == 0
+    assert listener.calls == []
 
 
 def test_notify_iterables_of_users_and_ids(user, other_user):
@@ -337,6 +355,22 @@ def test_feed_summary(user, other_user, campaign, django_assert_max_num_queries)
         "milestone",
     ]
     assert [item["title"] for item in summary["recent_activity"]] == [f"item {n}" for n in range(5)]
+
+
+EMPTY_SUMMARY = {
+    "total_items": 0,
+    "unread_count": 0,
+    "read_count": 0,
+    "activity_types": {},
+    "recent_activity": [],
+}
+
+
+@pytest.mark.parametrize("visitor", [AnonymousUser(), None], ids=["anonymous", "none"])
+def test_feed_summary_of_a_visitor_is_empty(user, visitor, django_assert_num_queries):
+    notify([user], "event", title="Not for visitors")
+    with django_assert_num_queries(0):
+        assert feed_summary(visitor) == EMPTY_SUMMARY
 
 
 def test_feed_summary_of_empty_feed(user):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import re
 from datetime import timedelta
 
@@ -372,6 +373,57 @@ def test_command_existing_archive_file_is_a_command_error(tmp_path, make_items):
 
     with pytest.raises(CommandError, match="already exists"):
         run("--archive-to", str(target))
+
+
+def bad_archive_targets(tmp_path):
+    """Each unusable --archive-to PATH and the start of its message."""
+    (tmp_path / "notes.txt").write_text("not a directory")
+    (tmp_path / "taken.jsonl.gz").write_bytes(b"")
+    (tmp_path / "dir.jsonl.gz").mkdir()
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    return [
+        ("notes.txt", "archive target '{p}' is a file; use a directory or a new file name"),
+        ("archive.jsonl", "archive target '{p}' looks like a file name; use a directory or a"),
+        ("taken.jsonl.gz", "archive file '{p}' already exists."),
+        ("dir.jsonl.gz", "archive file '{p}' is a directory; name a new .gz file."),
+        ("notes.txt/sub/a.jsonl.gz", "cannot create archive '{p}': '{tmp}/notes.txt' is not a"),
+        ("locked/new", "cannot create archive '{p}': '{tmp}/locked' is not writable."),
+    ]
+
+
+@pytest.mark.parametrize("extra", [[], ["--dry-run"]], ids=["real", "dry-run"])
+def test_command_validates_the_archive_target_in_both_modes(tmp_path, make_items, extra):
+    make_items("milestone", timedelta(days=400))
+    if os.geteuid() == 0:  # root writes anywhere: the permission case cannot fail
+        cases = bad_archive_targets(tmp_path)[:-1]
+    else:
+        cases = bad_archive_targets(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+
+    for name, message in cases:
+        path = str(tmp_path / name)
+        with pytest.raises(CommandError) as excinfo:
+            run("--archive-to", path, *extra)
+        assert str(excinfo.value).startswith(message.format(p=path, tmp=tmp_path)), name
+        assert "\n" not in str(excinfo.value)
+
+    assert sorted(tmp_path.rglob("*")) == before  # nothing created, no directory made
+    assert get_feed_model().objects.count() == 1
+
+
+def test_command_dry_run_accepts_a_new_archive_file_and_creates_nothing(tmp_path, make_items):
+    make_items("milestone", timedelta(days=400))
+
+    for target in (tmp_path / "new" / "run.jsonl.gz", tmp_path / "new-dir", tmp_path):
+        output = run("--dry-run", "--archive-to", str(target))
+        assert output.rstrip().endswith("Would delete 1 activity feed items.")
+    assert list(tmp_path.iterdir()) == []
+
+    output = run("--archive-to", str(tmp_path / "new" / "run.jsonl.gz"))
+    assert f"Archived to {tmp_path / 'new' / 'run.jsonl.gz'}" in output
+    assert (tmp_path / "new" / "run.jsonl.gz").is_file()  # the file itself, not a directory
+    assert len(list(read_archive(tmp_path / "new" / "run.jsonl.gz"))) == 1
 
 
 @pytest.mark.django_db

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django
 from django.apps import apps
 from django.contrib.admin import AdminSite
 from django.contrib.auth import get_permission_codename, get_user_model
@@ -26,6 +27,9 @@ from ..services.dashboard import DAY_CHOICES, DEFAULT_DAYS, MAX_DAYS, build_dash
 APP_LABEL = "django_engagement"
 URL_NAME = "django_engagement_dashboard"
 TEMPLATE = "django_engagement/admin/dashboard.html"
+# Django 6.1's admin marks breadcrumbs up as ``<ol class="breadcrumbs">`` of ``<li>`` and
+# styles only that; 5.2 and 6.0 style ``<div class="breadcrumbs">``. The template follows.
+BREADCRUMBS_AS_LIST = django.VERSION >= (6, 1)
 
 
 def parse_days(value: str | None) -> int:
@@ -104,6 +108,7 @@ def dashboard_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
         "app_label": APP_LABEL,
         "app_name": apps.get_app_config(APP_LABEL).verbose_name,
         "app_url": _app_url(site),
+        "breadcrumbs_as_list": BREADCRUMBS_AS_LIST,
         "days": days,
         "day_choices": DAY_CHOICES,
         "dashboard": data,

@@ -8,10 +8,13 @@ changelist page costs the same few queries at any size.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import NoReverseMatch, reverse
@@ -19,6 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from ..services.dashboard import target_names
 from .export import export_events_csv
 from .filters import ActivityTypeListFilter, EventTypeListFilter, SourceListFilter
 from .paginator import EstimatedCountPaginator
@@ -29,6 +33,34 @@ def username_lookup() -> str:
     return f"user__{get_user_model().USERNAME_FIELD}"
 
 
+TARGET_NAME_ATTR = "_engagement_target_name"
+
+
+def attach_target_names(rows: list[Model]) -> None:
+    """Give each row its target's name (``TARGET_NAME_FIELD`` for the target model, else
+    ``str()``): one query per target model on the page, never one per row."""
+    ids: dict[int, list[str]] = defaultdict(list)
+    for row in rows:
+        if row.target_content_type_id is not None:
+            ids[row.target_content_type_id].append(row.target_object_id)
+    names = {
+        type_id: target_names(ContentType.objects.get_for_id(type_id), object_ids)
+        for type_id, object_ids in ids.items()
+    }
+    for row in rows:
+        name = names.get(row.target_content_type_id, {}).get(row.target_object_id)
+        setattr(row, TARGET_NAME_ATTR, name)
+
+
+class TargetNamesChangeList(ChangeList):
+    """A changelist whose page rows carry their targets' names (``attach_target_names``)."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        # Evaluating the page here caches it: the template iterates the same queryset.
+        attach_target_names(list(self.result_list))
+
+
 class BigTableAdmin(admin.ModelAdmin):
     """Shared changelist settings for the append-heavy tables."""
 
@@ -37,11 +69,21 @@ class BigTableAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return TargetNamesChangeList
+
     @admin.display(description=_("target"), ordering="target_content_type")
     def target_display(self, obj: Model) -> str:
-        """``<model verbose name> #<id>`` from the joined content type, no query per row."""
+        """The target's name, loaded for the whole page by ``TargetNamesChangeList``.
+
+        ``<model verbose name> #<id>`` when the target is gone (or the row was not
+        listed through the changelist); no query per row either way.
+        """
         if obj.target_content_type_id is None:
             return "-"
+        name = getattr(obj, TARGET_NAME_ATTR, None)
+        if name is not None:
+            return name
         return f"{obj.target_content_type.name} #{obj.target_object_id}"
 
     @admin.display(description=_("target"))

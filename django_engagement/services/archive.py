@@ -252,6 +252,67 @@ def s3_client() -> Any:
     )
 
 
+def _s3_target(target: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` as ``(bucket, prefix)``; ValueError without a bucket."""
+    bucket, _, prefix = target[len("s3://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"{target!r} names no bucket; use s3://bucket/prefix.")
+    return bucket, prefix.strip("/")
+
+
+def _writable_ancestor(path: Path, target: str) -> None:
+    """The nearest existing ancestor of ``path`` must be a directory this process can write."""
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"cannot create archive {target!r}: {str(ancestor)!r} is not a directory.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot create archive {target!r}: {str(ancestor)!r} is not writable.")
+
+
+def local_archive_file(target: str, *, name: str, stamp: str) -> Path:
+    """The file a local ``target`` means, checked without creating anything.
+
+    ``target`` ending in ``.gz`` is that file (it must not exist); anything else is a
+    directory (existing, or created on the real run) that receives
+    ``<name>-<stamp>.jsonl.gz``. An existing file or a missing path with another
+    extension (``archive.jsonl``) is refused rather than turned into a directory.
+    """
+    path = Path(target)
+    if path.suffix == ".gz":
+        if path.is_dir():
+            raise ValueError(f"archive file {target!r} is a directory; name a new .gz file.")
+        if path.exists():
+            raise ValueError(f"archive file {target!r} already exists.")
+        _writable_ancestor(path.parent, target)
+        return path
+    if path.exists() and not path.is_dir():
+        raise ValueError(
+            f"archive target {target!r} is a file; use a directory or a new file name "
+            "ending in .gz."
+        )
+    if not path.exists() and path.suffix:
+        raise ValueError(
+            f"archive target {target!r} looks like a file name; use a directory or a file "
+            "name ending in .gz."
+        )
+    _writable_ancestor(path, target)
+    return path / f"{name}-{stamp}.jsonl.gz"
+
+
+def check_archive_target(target: str, *, name: str) -> None:
+    """Validate ``target`` as ``open_archive`` would, creating nothing (for dry runs).
+
+    Raises the same one-line ``ValueError``/``ImproperlyConfigured``/``ArchiveError``;
+    for S3 it asks for the bucket (``head_bucket``) like the real run does.
+    """
+    if target.startswith("s3://"):
+        S3Archive(*_s3_target(target))  # nothing written until write()
+        return
+    local_archive_file(target, name=name, stamp="check")
+
+
 def open_archive(target: str, *, name: str) -> Archive:
     """Open a new archive for one run.
 
@@ -261,14 +322,10 @@ def open_archive(target: str, *, name: str) -> Archive:
     """
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S%fZ")
     if target.startswith("s3://"):
-        bucket, _, prefix = target[len("s3://") :].partition("/")
-        if not bucket:
-            raise ValueError(f"{target!r} names no bucket; use s3://bucket/prefix.")
-        run_prefix = "/".join(part for part in (prefix.strip("/"), f"{name}-{stamp}") if part)
+        bucket, prefix = _s3_target(target)
+        run_prefix = "/".join(part for part in (prefix, f"{name}-{stamp}") if part)
         return S3Archive(bucket, run_prefix)
-    path = Path(target)
-    if path.suffix != ".gz":
-        path = path / f"{name}-{stamp}.jsonl.gz"
+    path = local_archive_file(target, name=name, stamp=stamp)
     try:
         return LocalArchive(path)
     except FileExistsError as exc:

@@ -184,7 +184,7 @@ def _top_targets(joins) -> list[dict[str, Any]]:
     names = {
         (type_id, object_id): name
         for type_id, object_ids in ids_by_type.items()
-        for object_id, name in _target_names(content_types[type_id], object_ids).items()
+        for object_id, name in target_names(content_types[type_id], object_ids).items()
     }
     return [
         {
@@ -199,7 +199,7 @@ def _top_targets(joins) -> list[dict[str, Any]]:
     ]
 
 
-def _target_names(content_type: ContentType, object_ids: list[str]) -> dict[str, str]:
+def target_names(content_type: ContentType, object_ids: list[str]) -> dict[str, str]:
     """``{str(pk): name}`` in one query: ``TARGET_NAME_FIELD`` for the target model, else str().
 
     Ids that no longer exist (or whose model was uninstalled) are missing from the result.

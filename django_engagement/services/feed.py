@@ -24,9 +24,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import EmptyResultSet, ImproperlyConfigured, ValidationError
 from django.db import connections, models, router, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.constants import OnConflict
 from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
@@ -146,6 +146,48 @@ def participants_queryset(target: models.Model | None) -> models.QuerySet | None
     return get_user_model()._default_manager.filter(pk__in=member_ids)
 
 
+def participants_at(target: models.Model | None, when: datetime) -> models.QuerySet | None:
+    """The users who were participants of ``target`` at ``when``, as the history tells.
+
+    The membership history is the target's ``JOIN_EVENT``/``LEAVE_EVENT`` events: a
+    user whose last such event at or before ``when`` is a join was a participant,
+    one whose last is a leave was not. A current participant with no event until
+    ``when`` counts unless their next event is a join (they joined later); a current
+    participant with no history at all counts (nothing says otherwise). One
+    subquery-annotated SELECT, so ``notify`` still writes with one statement.
+    """
+    current = participants_queryset(target)
+    if current is None:
+        return None
+    join, leave = engagement_settings.JOIN_EVENT, engagement_settings.LEAVE_EVENT
+    history = (
+        get_event_model()
+        ._default_manager.for_target(target)
+        .filter(event_type__in=[join, leave])
+        .order_by()
+    )
+    mine = history.filter(user=OuterRef("pk"))
+    before = mine.filter(created_at__lte=when).order_by("-created_at", "-pk")
+    after = mine.filter(created_at__gt=when).order_by("created_at", "pk")
+    current_ids = current.values("pk")
+    return (
+        get_user_model()
+        ._default_manager.filter(Q(pk__in=current_ids) | Q(pk__in=history.values("user")))
+        .annotate(
+            engagement_before=Subquery(before.values("event_type")[:1]),
+            engagement_after=Subquery(after.values("event_type")[:1]),
+        )
+        .filter(
+            Q(engagement_before=join)
+            | Q(
+                Q(engagement_after__isnull=True) | ~Q(engagement_after=join),
+                engagement_before__isnull=True,
+                pk__in=current_ids,
+            )
+        )
+    )
+
+
 # -- SQL helpers ------------------------------------------------------------------------
 
 
@@ -191,9 +233,12 @@ def _insert_select(template: models.Model, recipients: models.QuerySet) -> int:
     user_field = Feed._meta.get_field("user")
     # An explicit alias, so the outer SELECT can name the column whatever the user pk is.
     alias = "engagement_recipient"
-    select_sql, select_params = (
-        recipients.order_by().values(**{alias: F("pk")}).query.sql_with_params()
-    )
+    try:
+        select_sql, select_params = (
+            recipients.order_by().values(**{alias: F("pk")}).query.sql_with_params()
+        )
+    except EmptyResultSet:  # ``none()``, ``pk__in=[]``: nobody to notify, no statement to run
+        return 0
     values = dict(zip(fields, _db_values(template, fields, connection), strict=True))
     select_list, params = [], []
     for field in fields:
@@ -263,6 +308,7 @@ def _feed_item(
     event: AbstractEvent | None = None,
     data: dict[str, Any] | None = None,
     user_id: Any = None,
+    created_at: datetime | None = None,
 ) -> AbstractActivityFeedItem:
     item = Feed(
         user_id=user_id,
@@ -271,6 +317,8 @@ def _feed_item(
         description=description,
         data=data or {},
     )
+    if created_at is not None:
+        item.created_at = created_at
     if event is not None:
         item.event_id = event.pk
     if target is not None:
@@ -295,10 +343,11 @@ def notify(
     users) or an iterable of users or user ids (chunks of ``pk IN (...)`` through
     the same statement, so unknown ids are skipped instead of failing). With
     ``event``, users who already have this (event, activity_type) item are skipped.
+    An empty queryset (``none()``, ``pk__in=[]``) or iterable creates nothing and
+    returns 0.
     """
-    Feed = get_feed_model()
     template = _feed_item(
-        Feed,
+        get_feed_model(),
         activity_type,
         title=title,
         description=description,
@@ -306,6 +355,17 @@ def notify(
         event=event,
         data=data,
     )
+    return _deliver(template, recipients, event)
+
+
+def _deliver(
+    template: AbstractActivityFeedItem,
+    recipients: models.QuerySet | Iterable[Any],
+    event: AbstractEvent | None,
+) -> int:
+    """``notify``'s writes: a copy of ``template`` for each recipient, then the signal."""
+    Feed = type(template)
+    activity_type = template.activity_type
     # savepoint=False: one statement for a queryset; chunks must all land or none.
     with transaction.atomic(using=router.db_for_write(Feed), savepoint=False):
         if isinstance(recipients, models.QuerySet):
@@ -357,12 +417,14 @@ def _render(rule: FeedRule, event: AbstractEvent) -> tuple[str, str, dict[str, A
     return rule.title.format_map(context), rule.description.format_map(context), data
 
 
-def fan_out(events: Sequence[AbstractEvent], *, user: Any = None) -> int:
+def fan_out(events: Sequence[AbstractEvent], *, user: Any = None, backfill: bool = False) -> int:
     """Create the feed items ``FEED_RULES`` asks for; returns how many are new.
 
     Actor items of the whole batch go in multi-row INSERTs (one per activity
     type), participant items in one ``INSERT ... SELECT`` per event. Safe to run
     twice. ``user`` limits the items to that one recipient (``populate_feed``).
+    ``backfill`` (``populate_feed``) dates each item at its event's time and sends
+    participant items to the participants of that time (``participants_at``).
     Targets should be loaded (``prefetch_related("target")``) to avoid a query each.
     """
     Feed = get_feed_model()
@@ -375,21 +437,27 @@ def fan_out(events: Sequence[AbstractEvent], *, user: Any = None) -> int:
         for rule in rules_for(event, table):
             title, description, data = _render(rule, event)
             target = event.target if event.target_content_type_id else None
+            created_at = event.created_at if backfill else None
             if rule.recipients == PARTICIPANTS:
-                recipients = participants_queryset(target)
+                if backfill:
+                    recipients = participants_at(target, event.created_at)
+                else:
+                    recipients = participants_queryset(target)
                 if recipients is None:
                     continue
                 if user_pk is not None:
                     recipients = recipients.filter(pk=user_pk)
-                created += notify(
-                    recipients,
+                template = _feed_item(
+                    Feed,
                     rule.activity_type,
                     title=title,
                     description=description,
                     target=target,
                     event=event,
                     data=data,
+                    created_at=created_at,
                 )
+                created += _deliver(template, recipients, event)
             elif event.user_id is not None and user_pk in (None, event.user_id):
                 actor_events[rule.activity_type].append(event)
                 actor_items[rule.activity_type].append(
@@ -402,6 +470,7 @@ def fan_out(events: Sequence[AbstractEvent], *, user: Any = None) -> int:
                         event=event,
                         data=data,
                         user_id=event.user_id,
+                        created_at=created_at,
                     )
                 )
     if actor_items:
@@ -488,7 +557,20 @@ def serialize_feed_item(item: AbstractActivityFeedItem) -> dict[str, Any]:
 
 
 def feed_summary(user: Any) -> dict[str, Any]:
-    """Counts by read state and type, plus the 5 newest items: two queries."""
+    """Counts by read state and type, plus the 5 newest items: two queries.
+
+    An anonymous user (``AnonymousUser``, or any user without a primary key) has
+    an empty feed: the empty summary, without a query, so a template tag or a
+    page shown to visitors can call it unconditionally.
+    """
+    if not getattr(user, "is_authenticated", True) or getattr(user, "pk", user) is None:
+        return {
+            "total_items": 0,
+            "unread_count": 0,
+            "read_count": 0,
+            "activity_types": {},
+            "recent_activity": [],
+        }
     items = get_feed_model()._default_manager.for_user(user)
     counts = items.order_by().values("activity_type", "is_read").annotate(count=Count("pk"))
     by_type: dict[str, int] = defaultdict(int)
@@ -547,6 +629,9 @@ def populate_feed(
 ) -> PopulateResult:
     """Build feed items from the last ``days_back`` days of events, per ``FEED_RULES``.
 
+    A backfill shows the past as it was: each item is dated at its event's time
+    (``created_at``) and participant items go only to the users who were
+    participants then (``participants_at``), not to today's.
     Idempotent: items that exist are skipped by the unique constraint, and the
     count is what the database really inserted. Events are read in primary-key
     batches, each written in its own transaction; ``dry_run`` rolls each batch back,
@@ -572,7 +657,7 @@ def populate_feed(
         if not batch:
             break
         with transaction.atomic(using=using):
-            created += fan_out(batch, user=user)
+            created += fan_out(batch, user=user, backfill=True)
             if dry_run:
                 transaction.set_rollback(True, using=using)
         last_pk = batch[-1].pk

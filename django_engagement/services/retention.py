@@ -38,11 +38,13 @@ from django.utils import timezone
 from ..conf import engagement_settings
 from ..models import get_event_model, get_feed_model
 from ..signals import retention_applied
-from .archive import Archive, RawJSON, open_archive
+from .archive import Archive, RawJSON, check_archive_target, open_archive
 
 DEFAULT_BATCH_SIZE = 10_000
 # SQLite allows 32,766 bound parameters per statement; stay well below it.
 MAX_BATCH_SIZE = 20_000
+# Local archive files are named <ARCHIVE_NAME>-<UTC timestamp>.jsonl.gz.
+ARCHIVE_NAME = "activity-feed"
 
 ProgressCallback = Callable[[str, int], None]
 
@@ -355,10 +357,12 @@ def apply_retention(
     # Every type the run has a rule for is listed, with 0 when nothing expired.
     listed = dict.fromkeys((p.label for p in policies if p.label != "*"), 0)
     if dry_run:
+        if archive_to:  # a dry run checks the archive target the real run would use
+            check_archive_target(archive_to, name=ARCHIVE_NAME)
         result.counts = dict(sorted({**listed, **_count_expired(policies)}.items()))
     else:
         deleted: Counter[str] = Counter()
-        archive = open_archive(archive_to, name="activity-feed") if archive_to else None
+        archive = open_archive(archive_to, name=ARCHIVE_NAME) if archive_to else None
         try:
             for policy in policies:
                 _delete_policy(

@@ -12,8 +12,11 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from hub.views import favicon
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/engagement/", include("django_engagement.urls")),
     path("api-auth/", include("rest_framework.urls")),

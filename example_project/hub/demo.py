@@ -76,6 +76,13 @@ ACTIVITY_MIX = [
 WEEKDAY_WEIGHT = [0.8, 0.7, 0.9, 0.8, 1.0, 1.3, 1.6]
 MEMBERSHIPS_PER_USER = [(0, 0.08), (1, 0.37), (2, 0.30), (3, 0.17), (4, 0.08)]
 LEAVE_PROBABILITY = 0.15
+# How long users stay active after signing up, so retention cohorts decay week over week
+# instead of all coming out at 100 %: some never come back after their first days, the
+# rest stay each further week with this probability (about 4 weeks on average). The most
+# active users are regulars who have been around since the launch and still are.
+FIRST_WEEK_ONLY = 0.45
+WEEKLY_RETENTION = 0.75
+REGULARS = 3
 
 Progress = Callable[[str, int, int], None]
 
@@ -210,10 +217,13 @@ class _Seeder:
         self.join_event = engagement_settings.JOIN_EVENT
         self.leave_event = engagement_settings.LEAVE_EVENT
         self.reached: list[_Milestone] = []
+        self.active_until: dict[int, datetime] = {}
+        self.activity_weight: dict[int, float] = {}
 
     def run(self) -> SeedResult:
         fasts = self.create_fasts()
         users = self.create_users()
+        self.plan_lifetimes(users)
         memberships = self.create_memberships(users, fasts)
         type_counts = self.create_events(users, memberships, fasts)
         feed_items = self.create_feed(users, memberships, fasts)
@@ -306,6 +316,40 @@ class _Seeder:
             user.profile_id = profile_ids[user.pk]
         return users
 
+    def plan_lifetimes(self, users: list) -> None:
+        """Each user's activity weight and last active moment (``active_until``).
+
+        Weights follow a long tail (a few users do most); the heaviest go to the
+        earliest sign-ups, who stay active until now. Everyone else churns: within
+        days of signing up (``FIRST_WEEK_ONLY``), or after a geometric number of
+        weeks (``WEEKLY_RETENTION``).
+        """
+        weights = [1 / (rank + 5) for rank in range(len(users))]
+        self.rng.shuffle(weights)
+        by_signup = sorted(users, key=lambda user: (user.date_joined, user.pk))
+        heaviest = sorted(weights, reverse=True)[:REGULARS]
+        for weight in heaviest:
+            weights.remove(weight)
+        others = [user for user in users if user not in by_signup[:REGULARS]]
+        self.activity_weight = dict(zip((u.pk for u in others), weights, strict=True))
+        for user, weight in zip(by_signup[:REGULARS], heaviest, strict=False):
+            self.activity_weight[user.pk] = weight
+            self.active_until[user.pk] = self.now
+        for user in others:
+            if self.rng.random() < FIRST_WEEK_ONLY:
+                # Gone before their signup week (Monday to Sunday) is over.
+                local = timezone.localtime(user.date_joined)
+                week_end = local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
+                    days=7 - local.weekday()
+                )
+                lifetime = (week_end - local) * self.rng.uniform(0.05, 0.95)
+            else:
+                weeks = 1
+                while self.rng.random() < WEEKLY_RETENTION:
+                    weeks += 1
+                lifetime = timedelta(weeks=weeks, days=self.rng.uniform(0, 7))
+            self.active_until[user.pk] = min(user.date_joined + lifetime, self.now)
+
     def fast_window(self, fast: Fast) -> tuple[datetime, datetime]:
         """When people join a fast: from three weeks before it starts to its end (or now)."""
         tz = timezone.get_current_timezone()
@@ -321,6 +365,7 @@ class _Seeder:
             for fast in self.rng.sample(fasts, wanted):
                 opens, closes = self.fast_window(fast)
                 opens = max(opens, user.date_joined)
+                closes = min(closes, self.active_until[user.pk])
                 if opens >= closes:
                     continue
                 joined_at = self.moment(opens, closes)
@@ -418,10 +463,17 @@ class _Seeder:
         return counts
 
     def activity(self, users: list, fasts: list[Fast], count: int) -> list:
-        """Page views, logins, devotionals and prayer requests; a few users do most."""
+        """Page views, logins, devotionals and prayer requests; a few users do most.
+
+        A user acts only between signing up and ``active_until``; the weight scales
+        with that span, so churned users are not crammed into their few days.
+        """
         kinds, shares = zip(*ACTIVITY_MIX, strict=True)
-        user_weights = [1 / (rank + 5) for rank in range(len(users))]
-        self.rng.shuffle(user_weights)
+        user_weights = [
+            self.activity_weight[user.pk]
+            * (1 + (self.active_until[user.pk] - user.date_joined).total_seconds() / 86400)
+            for user in users
+        ]
         rows = []
         for _ in range(count):
             kind = self.rng.choices(kinds, weights=shares)[0]
@@ -438,7 +490,7 @@ class _Seeder:
                 )
                 continue
             user = self.rng.choices(users, weights=user_weights)[0]
-            at = self.moment(max(user.date_joined, self.start), self.now)
+            at = self.moment(max(user.date_joined, self.start), self.active_until[user.pk])
             fields = {"user": user}
             if kind == "page_view":
                 fast = self.rng.choice(fasts)

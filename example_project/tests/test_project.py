@@ -32,6 +32,16 @@ def test_root_redirects_to_admin(client):
     assert response["Location"] == "/admin/"
 
 
+def test_favicon_is_served(client):
+    """Browsers request /favicon.ico on every site; a 404 was the one console error."""
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert response["Cache-Control"] == "max-age=86400, public"
+    assert response.content.startswith(b'<svg xmlns="http://www.w3.org/2000/svg"')
+    assert client.post("/favicon.ico").status_code == 405
+
+
 def test_admin_answers_for_the_demo_superuser(seeded, client):
     client.login(username="admin", password="admin")
     assert client.get("/admin/").status_code == 200

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -122,3 +122,64 @@ def test_admin_login_is_printed_and_works(db, client):
 def test_bad_numbers_are_a_command_error(db, option, message):
     with pytest.raises(CommandError, match=message):
         call_command("seed_demo", verbosity=0, **option)
+
+
+COHORT_NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)  # a Monday: whole weeks before it
+
+
+@pytest.fixture
+def cohort_data(db):
+    """Twelve weeks of demo history, enough users for cohorts to mean something."""
+    demo.seed(users=150, events=4000, days=84, seed=11, now=COHORT_NOW)
+
+
+def weekly_active_since_signup(weeks: int) -> list[int]:
+    """Users active in their week 0, 1, 2, ... after signing up (signed up >= ``weeks`` ago)."""
+    User = get_user_model()
+    joined = dict(
+        User.objects.filter(
+            date_joined__lte=COHORT_NOW - timedelta(weeks=weeks), is_superuser=False
+        ).values_list("pk", "date_joined")
+    )
+    active = [set() for _ in range(weeks)]
+    rows = get_event_model().objects.filter(user__in=list(joined)).values_list("user", "created_at")
+    for user_id, at in rows:
+        week = (at - joined[user_id]).days // 7
+        if week < weeks:
+            active[week].add(user_id)
+    return [len(users) for users in active]
+
+
+def test_activity_decays_week_over_week_and_the_top_user_stays(cohort_data):
+    """One data set (seeding is the slow part) for the three promises of the demo history."""
+    from django_engagement import build_engagement_report
+
+    counts = weekly_active_since_signup(6)
+    assert counts == [88, 43, 28, 21, 15, 12]
+    assert all(later < earlier for earlier, later in zip(counts, counts[1:], strict=False))
+
+    report = build_engagement_report(date(2025, 12, 8), date(2026, 3, 1))
+    rates = [row["retention_rate"] for row in report["retention_cohorts"]]
+    assert len(rates) == 12
+    assert max(rates) < 1
+    assert 0.3 < sum(rates) / len(rates) < 0.8
+
+    User, Event = get_user_model(), get_event_model()
+    top_id = (
+        Event.objects.filter(user__isnull=False)
+        .values("user")
+        .annotate(n=Count("pk"))
+        .order_by("-n")[0]["user"]
+    )
+    first_signups = User.objects.filter(is_superuser=False).order_by("date_joined")[:3]
+    assert top_id in {user.pk for user in first_signups}
+    assert Event.objects.filter(
+        user_id=top_id, created_at__gte=COHORT_NOW - timedelta(days=7)
+    ).exists()
+
+
+def test_backfill_on_demo_data_adds_nothing(seeded):
+    """The demo's feed already holds what the rules give, dated and addressed as then."""
+    from django_engagement.services.feed import populate_feed
+
+    assert populate_feed(days_back=30).created_count == 0

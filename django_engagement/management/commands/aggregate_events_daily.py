@@ -19,6 +19,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...services.aggregation import aggregate_daily, day_bounds, yesterday
 
+# Ten years: one run never walks back centuries (``--days-back 100000`` reached 1753),
+# one aggregation per day, each a query. Older days: run again with an earlier --date.
+MAX_DAYS_BACK = 3660
+
 
 class Command(BaseCommand):
     help = "Aggregate events per day x event type x source into EventAggregateDaily."
@@ -31,7 +35,10 @@ class Command(BaseCommand):
             "--days-back",
             type=int,
             default=1,
-            help="Aggregate this many days ending with --date, inclusive (default 1).",
+            help=(
+                "Aggregate this many days ending with --date, inclusive "
+                f"(default 1, at most {MAX_DAYS_BACK:,})."
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -46,6 +53,11 @@ class Command(BaseCommand):
         days_back = options["days_back"]
         if days_back < 1:
             raise CommandError("--days-back must be 1 or more.")
+        if days_back > MAX_DAYS_BACK:
+            raise CommandError(
+                f"--days-back must be at most {MAX_DAYS_BACK:,} (ten years); "
+                "for older days run again with an earlier --date."
+            )
         try:
             day_bounds(last)
             day_bounds(last - timedelta(days=days_back - 1))

@@ -41,7 +41,7 @@ class Command(BaseCommand):
             "--archive-to",
             metavar="PATH",
             help="Write deleted rows as gzipped JSON Lines first: a directory (one new file per "
-            "run), a .gz file name, or s3://bucket/prefix.",
+            "run), a new file name ending in .gz, or s3://bucket/prefix. Checked by --dry-run.",
         )
         parser.add_argument(
             "--batch-size",
@@ -72,6 +72,8 @@ class Command(BaseCommand):
         except OverflowError:  # now - days: raised before anything is deleted
             raise CommandError("--older-than-days reaches past the supported dates.") from None
         except ArchiveError as exc:
+            if options["dry_run"]:
+                raise CommandError(f"{exc}; the real run would stop here.") from exc
             raise CommandError(f"{exc}; rows not archived were not deleted.") from exc
         if verbosity < 1:
             return

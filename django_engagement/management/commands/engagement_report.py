@@ -131,9 +131,9 @@ class Command(BaseCommand):
                 write_zip(archive, paths)
         except OSError as exc:
             raise CommandError(f"cannot write the report to {directory}: {exc}") from None
-        self.stdout.write(f"Wrote {len(paths)} files to {directory}")
+        self.say(f"Wrote {len(paths)} files to {directory}")
         if options["zip"]:
-            self.stdout.write(f"Archive: {archive}")
+            self.say(f"Archive: {archive}")
         if options["upload_s3"]:
             key = self.s3_key(options["s3_prefix"], archive.name)
             with archive.open("rb") if options["zip"] else spooled_zip(paths) as fileobj:
@@ -141,7 +141,12 @@ class Command(BaseCommand):
                     url = upload_report_archive(fileobj, key)
                 except ReportUploadError as exc:
                     raise CommandError(f"{exc} (the report files are in {directory})") from None
-            self.stdout.write(self.style.SUCCESS(f"Uploaded to {url}"))
+            self.say(self.style.SUCCESS(f"Uploaded to {url}"))
+
+    def say(self, message: str) -> None:
+        """A summary line on stdout; ``--verbosity 0`` prints nothing (errors still raise)."""
+        if self.verbosity >= 1:
+            self.stdout.write(message)
 
     def print_json(self, start: date, end: date, options: dict[str, Any]) -> None:
         """Stream the consolidated JSON to stdout; nothing else is printed there."""

@@ -283,7 +283,8 @@
       var max = Number(fill.dataset.max);
       fill.style.width = (max ? (100 * Number(fill.dataset.value)) / max : 0) + "%";
     });
-    document.querySelectorAll("[data-total]").forEach(function (node) {
+    /* Tiles, top lists and data tables group thousands alike (1,234), in the page's locale. */
+    document.querySelectorAll("[data-total], [data-number]").forEach(function (node) {
       node.textContent = formatNumber(node.textContent);
     });
   }
