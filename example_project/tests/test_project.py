@@ -68,3 +68,15 @@ def test_dashboard_report_answers_for_admin(seeded, client):
     assert response.status_code == 200
     client.logout()
     assert client.get("/api/engagement/reports/dashboard/").status_code in (401, 403)
+
+
+def test_celery_redelivers_lost_fan_out_within_minutes(settings):
+    """A dead worker's message comes back after 15 minutes, not Redis' default hour,
+    and beat runs the outbox sweeper (docs/reliability.md)."""
+    pytest.importorskip("celery")
+    from django_engagement import tasks
+
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS == {"visibility_timeout": 900}
+    [entry] = settings.CELERY_BEAT_SCHEDULE.values()
+    assert entry["task"] == tasks.flush_pending_fan_out_task.name
+    assert entry["schedule"] == 300.0
