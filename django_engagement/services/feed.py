@@ -538,6 +538,7 @@ def fan_out_event_ids(event_ids: Iterable[Any]) -> int:
     using = router.db_for_write(PendingFanOut)
     with transaction.atomic(using=using):
         pending = PendingFanOut._default_manager.using(using).filter(event_id__in=ids)
+        # Only the lock matters. In pk order, so two tasks never wait on each other.
         list(_lock(pending.order_by("event_id"), skip_locked=False).values_list("pk", flat=True))
         return _fan_out_locked(ids)
 
