@@ -149,6 +149,30 @@ def test_sweeper_finishes_pending_fan_out_once(user, other_user, campaign, dead_
 
 
 @pytest.mark.django_db
+def test_a_task_that_gives_up_leaves_its_row_to_the_sweeper(
+    user, eager_app, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django_engagement.services import feed as feed_service
+
+    real_fan_out = feed_service.fan_out
+    calls = []
+
+    def database_down(events, **kwargs):
+        calls.append([event.pk for event in events])
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(feed_service, "fan_out", database_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        event = record_event("target_joined", user=user)
+    assert len(calls) == 4  # the first try and 3 retries, each rolled back
+    assert pending_ids() == [event.pk]
+
+    monkeypatch.setattr(feed_service, "fan_out", real_fan_out)
+    assert flush_pending_fan_out().created_count == 1
+    assert feed_rows() == [(user.pk, event.pk, "fast_join")]
+
+
+@pytest.mark.django_db
 def test_sweeper_grace_period_leaves_fresh_rows_to_their_tasks(user, dead_broker):
     old = record_event("target_joined", user=user)
     fresh = record_event("target_left", user=user)
