@@ -7,6 +7,10 @@ services they call are idempotent.
 Schedule the maintenance ones with Celery beat, e.g.::
 
     CELERY_BEAT_SCHEDULE = {
+        "engagement-flush-pending-fan-out": {
+            "task": "django_engagement.tasks.flush_pending_fan_out_task",
+            "schedule": 300.0,
+        },
         "engagement-aggregate": {
             "task": "django_engagement.tasks.aggregate_daily_task",
             "schedule": crontab(hour=1, minute=0),
@@ -35,12 +39,33 @@ RETRYING = {
 }
 
 
-@shared_task(**RETRYING)
+# A pool process killed mid-task (OOM killer, SIGKILL) must not ack the message: with
+# acks_late alone Celery acks it and the fan-out is lost. Requeueing is safe because
+# fan-out is idempotent (the feed's unique constraint).
+DELIVERED = {**RETRYING, "reject_on_worker_lost": True}
+
+
+@shared_task(**DELIVERED)
 def fan_out_feed_task(event_ids: list[int]) -> int:
     """Create the feed items of stored events (``ASYNC_FEED``); returns how many are new."""
     from .services.feed import fan_out_event_ids
 
     return fan_out_event_ids(event_ids)
+
+
+@shared_task(**DELIVERED)
+def flush_pending_fan_out_task(older_than_seconds: int = 60) -> int:
+    """The outbox sweeper: finish fan-outs pending for over ``older_than_seconds``.
+
+    The grace period leaves fresh rows to the tasks queued for them. Returns the
+    number of feed items created.
+    """
+    from .services.feed import flush_pending_fan_out
+
+    result = flush_pending_fan_out(older_than=dt.timedelta(seconds=older_than_seconds))
+    if result.events:
+        logger.info("flush_pending_fan_out: %s", result)
+    return result.created_count
 
 
 @shared_task(**RETRYING)

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import time
-import uuid
-
 import pytest
-from celery import Celery
-from celery._state import get_current_app
-from celery.signals import task_postrun
-from django.db import connections
 
 from django_engagement import record_event, record_events
 from tests.conftest import require_service
-from tests.helpers import feed, redis_available
+from tests.helpers import celery_worker_thread, feed, redis_available, wait_for
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -53,40 +46,8 @@ def test_no_task_when_no_rule_matches(eager_app, user, django_capture_on_commit_
 def redis_worker():
     """A real worker thread consuming a private queue on the local Redis."""
     require_service(redis_available(), "Redis is not running on 127.0.0.1:6379")
-    from celery.contrib.testing.worker import start_worker
-
-    queue = f"engagement-test-{uuid.uuid4().hex}"
-    previous = get_current_app()
-    app = Celery("engagement-worker-tests", set_as_current=True)
-    app.conf.update(
-        broker_url=REDIS_URL,
-        result_backend=None,
-        task_default_queue=queue,
-        worker_hijack_root_logger=False,
-        broker_connection_retry_on_startup=False,
-    )
-    app.loader.import_module("django_engagement.tasks")
-
-    def close_connections(**kwargs):
-        # The worker thread opened its own connections; the test database must be droppable.
-        connections.close_all()
-
-    task_postrun.connect(close_connections, weak=False)
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, queues=[queue]) as worker:
-            yield worker
-    finally:
-        task_postrun.disconnect(close_connections)
-        previous.set_current()
-
-
-def wait_for(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+    with celery_worker_thread(REDIS_URL) as worker:
+        yield worker
 
 
 @pytest.mark.django_db(transaction=True)

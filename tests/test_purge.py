@@ -103,11 +103,22 @@ def test_each_batch_detaches_feed_items_then_deletes_by_id(make_events, feed_for
         result = purge_events(batch_size=2)
 
     writes = [q["sql"].split()[0] for q in queries if q["sql"].startswith(("UPDATE", "DELETE"))]
-    assert writes == ["UPDATE", "DELETE"] * 3
+    # Per batch: detach feed items, delete the events' outbox rows, delete the events.
+    assert writes == ["UPDATE", "DELETE", "DELETE"] * 3
     deletes = [q["sql"] for q in queries if q["sql"].startswith("DELETE")]
     assert all(" IN (" in sql or " = ANY(" in sql for sql in deletes)
     assert (result.events, result.feed_items_detached) == (5, 5)
     assert get_feed_model().objects.filter(event__isnull=True).count() == 5
+
+
+def test_purge_drops_the_outbox_rows_of_purged_events(make_events):
+    from django_engagement.models import PendingFanOut
+
+    old, recent = make_events(timedelta(days=100), timedelta(days=1))
+    PendingFanOut.objects.bulk_create([PendingFanOut(event=old), PendingFanOut(event=recent)])
+
+    assert purge_events().events == 1
+    assert list(PendingFanOut.objects.values_list("event_id", flat=True)) == [recent.pk]
 
 
 def test_invalid_arguments_raise_value_error():

@@ -13,6 +13,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 TASKS = [
     tasks.fan_out_feed_task,
+    tasks.flush_pending_fan_out_task,
     tasks.populate_feed_task,
     tasks.apply_retention_task,
     tasks.purge_events_task,
@@ -25,6 +26,14 @@ def test_task_options(task):
     assert task.name.startswith("django_engagement.tasks.")
     assert task.autoretry_for == (Exception,)
     assert (task.max_retries, task.retry_backoff, task.acks_late) == (3, True, True)
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda task: task.name)
+def test_only_fan_out_tasks_are_requeued_when_their_worker_is_lost(task):
+    # Idempotent fan-out is safe to redeliver; a report or purge that kills its
+    # worker (OOM) must not loop forever.
+    fan_out = task in (tasks.fan_out_feed_task, tasks.flush_pending_fan_out_task)
+    assert bool(task.reject_on_worker_lost) is fan_out
 
 
 def test_fan_out_task_is_idempotent(user, campaign, engagement_settings):

@@ -11,6 +11,7 @@ from .aggregate import EventAggregateDaily
 from .base import AbstractActivityFeedItem, AbstractEvent
 from .event import Event
 from .feed import ActivityFeedItem
+from .outbox import PendingFanOut
 
 __all__ = [
     "AbstractActivityFeedItem",
@@ -18,6 +19,7 @@ __all__ = [
     "ActivityFeedItem",
     "Event",
     "EventAggregateDaily",
+    "PendingFanOut",
     "get_event_model",
     "get_feed_model",
     "get_target_model",

@@ -237,7 +237,7 @@ def _store(events: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
 
 def _record(built: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
     """Store validated events in batches in one transaction, fan out, signal after commit."""
-    from .feed import feed_rule_table, schedule_fan_out
+    from .feed import feed_rule_table, reschedule_pending, schedule_fan_out
 
     Event = type(built[0])
 
@@ -258,6 +258,8 @@ def _record(built: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
         replayed = [event for event, created in results if not created]
         if new:
             schedule_fan_out(new)
+        if replayed:
+            reschedule_pending(replayed)
         for events, created in ((new, True), (replayed, False)):
             if events:
                 transaction.on_commit(

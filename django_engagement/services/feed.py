@@ -12,10 +12,15 @@ recipients' query, or multi-row ``INSERT ... VALUES``, both skipping rows the
 unique (user, event, activity_type) constraint already holds. That makes every
 write idempotent (Celery retries, ``populate_activity_feeds`` re-runs) and lets
 the database report exactly how many items are new.
+
+With ``ASYNC_FEED`` the fan-out goes through an outbox (``PendingFanOut``): a row
+written with the event and deleted with its feed items, so a fan-out the broker
+or a worker lost is found and finished by ``flush_pending_fan_out``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,11 +41,14 @@ from ..conf import engagement_settings
 from ..models import (
     AbstractActivityFeedItem,
     AbstractEvent,
+    PendingFanOut,
     get_event_model,
     get_feed_model,
     get_target_model,
 )
 from ..signals import feed_items_created, feed_items_read
+
+logger = logging.getLogger(__name__)
 
 ACTOR = "actor"
 PARTICIPANTS = "participants"
@@ -54,6 +62,8 @@ TARGET_STARTED_EVENT = "target_started"
 # 32,766 bound parameters, and small enough to keep statements fast.
 INSERT_BATCH_SIZE = 500
 RECIPIENT_CHUNK_SIZE = 2000
+# Events per sweeper transaction: each may be an INSERT ... SELECT over a whole target.
+SWEEP_BATCH_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -489,28 +499,167 @@ def fan_out(events: Sequence[AbstractEvent], *, user: Any = None, backfill: bool
     return created
 
 
+def _pending_event_ids(events: Sequence[AbstractEvent]) -> list[Any]:
+    """Primary keys of ``events`` that a feed rule may match (all of them for a callable)."""
+    table = feed_rule_table()
+    return [event.pk for event in events if table is None or event.event_type in table]
+
+
+def enqueue_fan_out(event_ids: list[Any]) -> bool:
+    """Queue ``fan_out_feed_task``; a broker error is logged, never raised.
+
+    Runs after commit, when the events and their outbox rows are stored: an
+    exception here would turn a stored event into a 500 for the client. The
+    outbox row keeps the work for ``flush_pending_fan_out``.
+    """
+    from ..tasks import fan_out_feed_task
+
+    try:
+        fan_out_feed_task.delay(event_ids)
+    except Exception:
+        logger.warning(
+            "Could not queue the feed fan-out of %d event(s) (first id %s); it stays pending "
+            "until flush_pending_fan_out runs.",
+            len(event_ids),
+            event_ids[0],
+            exc_info=True,
+        )
+        return False
+    return True
+
+
 def schedule_fan_out(events: Sequence[AbstractEvent]) -> None:
-    """Run fan-out for newly stored events: now, or after commit in Celery (``ASYNC_FEED``)."""
+    """Run fan-out for newly stored events: now, or after commit in Celery (``ASYNC_FEED``).
+
+    Asynchronously, each event a rule may match gets an outbox row in the caller's
+    transaction (the one that stores the event), so the fan-out is owed durably
+    before the task is even queued.
+    """
     if not engagement_settings.ASYNC_FEED:
         fan_out(events)
         return
-    table = feed_rule_table()
-    event_ids = [event.pk for event in events if table is None or event.event_type in table]
+    event_ids = _pending_event_ids(events)
     if event_ids:
-        from ..tasks import fan_out_feed_task
+        PendingFanOut._default_manager.bulk_create([PendingFanOut(event_id=pk) for pk in event_ids])
+        transaction.on_commit(
+            lambda: enqueue_fan_out(event_ids), using=router.db_for_write(PendingFanOut)
+        )
 
-        transaction.on_commit(lambda: fan_out_feed_task.delay(event_ids))
+
+def reschedule_pending(events: Sequence[AbstractEvent]) -> None:
+    """Replayed events (a repeated idempotency key) finish a fan-out that is still pending.
+
+    The original request may have stored the event while the broker was down: the
+    client's retry queues the task again (or, with ``ASYNC_FEED`` off, runs it now).
+    """
+    candidates = _pending_event_ids(events)
+    if not candidates:
+        return
+    pending = list(
+        PendingFanOut._default_manager.filter(event_id__in=candidates)
+        .order_by("event_id")
+        .values_list("event_id", flat=True)
+    )
+    if not pending:
+        return
+    if engagement_settings.ASYNC_FEED:
+        transaction.on_commit(
+            lambda: enqueue_fan_out(pending), using=router.db_for_write(PendingFanOut)
+        )
+    else:
+        fan_out_event_ids(pending)
 
 
-def fan_out_event_ids(event_ids: Iterable[int]) -> int:
-    """Fan out stored events by primary key (what the Celery task runs)."""
+def _lock(queryset: models.QuerySet, *, skip_locked: bool) -> models.QuerySet:
+    """``SELECT ... FOR UPDATE`` where the database has it (SQLite serialises writers anyway)."""
+    features = connections[queryset.db].features
+    if not features.has_select_for_update:
+        return queryset
+    return queryset.select_for_update(
+        skip_locked=skip_locked and features.has_select_for_update_skip_locked
+    )
+
+
+def _fan_out_locked(event_ids: list[Any]) -> int:
+    """Fan out events whose outbox rows the caller has locked, then delete those rows."""
     events = (
         get_event_model()
-        ._default_manager.filter(pk__in=list(event_ids))
+        ._default_manager.filter(pk__in=event_ids)
         .order_by("pk")
         .prefetch_related("target")
     )
-    return fan_out(list(events))
+    created = fan_out(list(events))
+    PendingFanOut._default_manager.filter(event_id__in=event_ids).delete()
+    return created
+
+
+def fan_out_event_ids(event_ids: Iterable[Any]) -> int:
+    """Fan out stored events by primary key (what the Celery task runs); returns new items.
+
+    Their outbox rows are locked first, waiting for a sweeper (or an earlier
+    delivery of the same task) that holds them, then the items are inserted and
+    the rows deleted in one transaction. Idempotent: a redelivered task inserts
+    nothing new.
+    """
+    ids = sorted(set(event_ids))
+    if not ids:
+        return 0
+    using = router.db_for_write(PendingFanOut)
+    with transaction.atomic(using=using):
+        pending = PendingFanOut._default_manager.using(using).filter(event_id__in=ids)
+        # Only the lock matters. In pk order, so two tasks never wait on each other.
+        list(_lock(pending.order_by("event_id"), skip_locked=False).values_list("pk", flat=True))
+        return _fan_out_locked(ids)
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    """What ``flush_pending_fan_out`` did: events fanned out and feed items created.
+
+    With ``dry_run``, ``events`` is how many are pending and nothing is written.
+    """
+
+    events: int
+    created_count: int
+
+
+def flush_pending_fan_out(
+    *,
+    older_than: timedelta | None = None,
+    batch_size: int = SWEEP_BATCH_SIZE,
+    dry_run: bool = False,
+    on_batch: Callable[[str, int], None] | None = None,
+) -> FlushResult:
+    """Finish every pending fan-out (the outbox sweeper); safe next to running workers.
+
+    Pending rows older than ``older_than`` (all with None) are taken in primary-key
+    batches, each locked with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (rows a task
+    holds are left to it), fanned out and deleted in one transaction. Feed inserts
+    skip existing items, so a row that a worker also runs costs time, not duplicates.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1.")
+    using = router.db_for_write(PendingFanOut)
+    pending = PendingFanOut._default_manager.using(using).order_by("event_id")
+    if older_than is not None:
+        pending = pending.filter(created_at__lt=timezone.now() - older_than)
+    if dry_run:
+        return FlushResult(events=pending.count(), created_count=0)
+    events = created = 0
+    last_id = None
+    while True:
+        page = pending if last_id is None else pending.filter(event_id__gt=last_id)
+        with transaction.atomic(using=using):
+            locked = _lock(page, skip_locked=True).values_list("event_id", flat=True)
+            ids = list(locked[:batch_size])
+            if not ids:
+                break
+            created += _fan_out_locked(ids)
+        events += len(ids)
+        last_id = ids[-1]
+        if on_batch is not None:
+            on_batch("events", events)
+    return FlushResult(events=events, created_count=created)
 
 
 # -- reading ----------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from ..conf import engagement_settings
-from ..models import get_event_model, get_feed_model
+from ..models import PendingFanOut, get_event_model, get_feed_model
 from ..signals import retention_applied
 from .archive import Archive, RawJSON, check_archive_target, open_archive
 
@@ -422,6 +422,8 @@ def purge_events(
             if not ids:
                 return result
             result.feed_items_detached += _detach_feed_items(ids)
+            # The raw DELETE skips the Collector: drop the events' outbox rows (FK) first.
+            _delete_batch(PendingFanOut, ids)
             result.events += _delete_batch(Event, ids)
         if on_batch is not None:
             on_batch("events", result.events)

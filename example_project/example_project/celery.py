@@ -3,6 +3,7 @@
 Start a worker next to ``runserver``::
 
     ENGAGEMENT_ASYNC_FEED=true celery -A example_project worker -l info
+    celery -A example_project beat -l info      # the pending fan-out sweeper
 
 Configuration comes from the ``CELERY_*`` Django settings (``CELERY_BROKER_URL``).
 """

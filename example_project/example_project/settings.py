@@ -123,6 +123,22 @@ ENGAGEMENT = {
 # Celery (example_project/celery.py) is only used when ENGAGEMENT_ASYNC_FEED is on.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Redis redelivers a message whose worker died after visibility_timeout (default: one
+# hour). It must exceed the longest task's runtime and retry countdown (retry_backoff
+# waits up to 600 s), or a running task is handed to a second worker and runs twice:
+# safe for the package's idempotent tasks, only wasted work. See docs/reliability.md.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900),
+}
+# `celery -A example_project beat`: the outbox sweeper finishes fan-outs that the broker
+# or a killed worker lost (numbers are seconds, so settings need no Celery import).
+CELERY_BEAT_SCHEDULE = {
+    "engagement-flush-pending-fan-out": {
+        "task": "django_engagement.tasks.flush_pending_fan_out_task",
+        "schedule": 300.0,
+        "kwargs": {"older_than_seconds": 60},
+    },
+}
 
 # S3 for `engagement_report --upload-s3` (the `[s3]` extra); unset means no upload.
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default=None)

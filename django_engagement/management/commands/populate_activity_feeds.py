@@ -5,9 +5,12 @@
     manage.py populate_activity_feeds                    # every user, last 30 days
     manage.py populate_activity_feeds --user-id 123 --days-back 90
     manage.py populate_activity_feeds --dry-run
+    manage.py populate_activity_feeds --flush-pending    # only the ASYNC_FEED outbox
 
 A thin wrapper over ``django_engagement.services.feed.populate_feed``; safe to
 re-run (items that exist are skipped), so a second run creates nothing.
+``--flush-pending`` runs ``flush_pending_fan_out`` instead: the fan-out of every
+event still in the outbox (the broker was down, a worker was killed), whatever its age.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...services.feed import populate_feed
+from ...services.feed import flush_pending_fan_out, populate_feed
 from ..progress import Progress
 
 
@@ -32,8 +35,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Count the items that would be created."
         )
+        parser.add_argument(
+            "--flush-pending",
+            action="store_true",
+            help="Only finish the pending ASYNC_FEED fan-out (the outbox) of any age, "
+            "in this process; --dry-run counts the pending events.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["flush_pending"]:
+            self.flush_pending(options)
+            return
         if options["days_back"] < 1:
             raise CommandError("--days-back must be at least 1.")
         user = None
@@ -63,3 +75,20 @@ class Command(BaseCommand):
                 f"between {result.start:%Y-%m-%d %H:%M} and {result.end:%Y-%m-%d %H:%M %Z}."
             )
         )
+
+    def flush_pending(self, options: dict[str, Any]) -> None:
+        """``--flush-pending``: the outbox sweeper, for every pending event."""
+        if options["user_id"] is not None:
+            raise CommandError("--flush-pending runs every pending fan-out; drop --user-id.")
+        with Progress(self.stdout, options["verbosity"]) as progress:
+            result = flush_pending_fan_out(dry_run=options["dry_run"], on_batch=progress.update)
+        if options["verbosity"] < 1:
+            return
+        if options["dry_run"]:
+            message = f"{result.events:,} events have pending feed fan-out."
+        else:
+            message = (
+                f"Created {result.created_count:,} activity feed items from the pending "
+                f"fan-out of {result.events:,} events."
+            )
+        self.stdout.write(self.style.SUCCESS(message))
