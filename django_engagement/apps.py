@@ -1,13 +1,33 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+CONTENTTYPES = "django.contrib.contenttypes"
 
 
 class EngagementConfig(AppConfig):
     name = "django_engagement"
     verbose_name = _("Engagement")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def __init__(self, app_name: str, app_module: Any) -> None:
+        super().__init__(app_name, app_module)
+        # Without contenttypes, loading the models fails with Django's RuntimeError about
+        # ContentType; say what to fix instead (the E015 check cannot run that early).
+        from django.conf import settings
+
+        if not any(
+            entry == CONTENTTYPES or entry.startswith(f"{CONTENTTYPES}.")
+            for entry in settings.INSTALLED_APPS
+        ):
+            from .checks import missing_app_error
+
+            error = missing_app_error(CONTENTTYPES)
+            raise ImproperlyConfigured(f"{error.msg} {error.hint} ({error.id})")
 
     def ready(self) -> None:
         from django.conf import settings
