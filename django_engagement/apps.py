@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from django.apps import AppConfig
@@ -7,6 +8,24 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 CONTENTTYPES = "django.contrib.contenttypes"
+
+
+def lists_app(entries: list[str], name: str) -> bool:
+    """Whether INSTALLED_APPS ``entries`` hold app ``name``, by module or AppConfig path."""
+    for entry in entries:
+        if entry == name or entry.startswith(f"{name}."):
+            return True
+        module_path, _, class_name = entry.rpartition(".")
+        if not module_path:
+            continue
+        try:
+            candidate = getattr(import_module(module_path), class_name, None)
+        except ImportError:
+            continue  # Django reports it when it creates the app configs
+        if isinstance(candidate, type) and issubclass(candidate, AppConfig):
+            if candidate.name == name:
+                return True
+    return False
 
 
 class EngagementConfig(AppConfig):
@@ -20,10 +39,7 @@ class EngagementConfig(AppConfig):
         # ContentType; say what to fix instead (the E015 check cannot run that early).
         from django.conf import settings
 
-        if not any(
-            entry == CONTENTTYPES or entry.startswith(f"{CONTENTTYPES}.")
-            for entry in settings.INSTALLED_APPS
-        ):
+        if not lists_app(settings.INSTALLED_APPS, CONTENTTYPES):
             from .checks import missing_app_error
 
             error = missing_app_error(CONTENTTYPES)

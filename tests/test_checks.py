@@ -263,3 +263,20 @@ def test_contenttypes_not_installed_stops_startup(tmp_path: Path):
     assert result.stderr.splitlines()[-1] == (
         f"django.core.exceptions.ImproperlyConfigured: {E015.msg} {E015.hint} ({E015.id})"
     )
+
+
+def test_contenttypes_under_its_own_app_config_is_found(tmp_path: Path):
+    """A project may list contenttypes through an AppConfig subclass of its own."""
+    from django_engagement.apps import lists_app
+
+    (tmp_path / "myconfigs.py").write_text(
+        "from django.contrib.contenttypes.apps import ContentTypesConfig\n\n\n"
+        "class MyContentTypes(ContentTypesConfig):\n    pass\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert lists_app(["myconfigs.MyContentTypes"], "django.contrib.contenttypes")
+        assert not lists_app(["myconfigs", "rest_framework"], "django.contrib.contenttypes")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("myconfigs", None)
