@@ -4,7 +4,10 @@
 
 Fails (exit 1) when ``twine check --strict`` complains, when a template, static file
 or migration of the source tree is missing from the wheel or from the installed
-package, or when the wheel carries the tests, the example project or the benchmarks.
+package, when the wheel carries the tests, the example project or the benchmarks, or
+when the installed wheel fails ``pip check`` or reports another version than its name.
+That the installed wheel works in a fresh project is .ci/check_snippets.py's job (and
+.ci/host_smoke's).
 Run by ``tox -e package``.
 """
 
@@ -76,6 +79,25 @@ def main() -> int:
         venv.EnvBuilder(with_pip=True).create(env)
         python = env / "bin" / "python"
         run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel)
+        # The dependencies pip chose fit the wheel's requirements, and the installed
+        # distribution is the version the package reports (what docs/guide/installation.md
+        # tells users to build and install).
+        run(python, "-m", "pip", "check")
+        versions = subprocess.run(
+            [
+                str(python),
+                "-c",
+                "import importlib.metadata as m, django_engagement as p;"
+                "print(m.version('django-engagement'), p.__version__)",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+        ).stdout.split()
+        wheel_version = wheel.name.split("-")[1]
+        if versions != [wheel_version, wheel_version]:
+            problems.append(f"installed versions {versions}, the wheel's {wheel_version}")
         listing = subprocess.run(
             [
                 str(python),

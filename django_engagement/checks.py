@@ -325,3 +325,38 @@ def check_engagement_settings(app_configs=None, **kwargs: Any) -> list[checks.Ch
         + _optional_dependency_errors()
         + _throttle_cache_warnings()
     )
+
+
+# App label -> (id, why the package needs it). Without contenttypes Django cannot even load
+# the models, so E015 is raised by EngagementConfig at startup (see apps.py); the check
+# still reports it for registries built without that guard (tests, custom runners).
+REQUIRED_APPS = {
+    "rest_framework": (
+        "django_engagement.E013",
+        "the HTTP API and its browsable pages are Django REST framework views",
+    ),
+    "django_filters": (
+        "django_engagement.E014",
+        "the activity feed's filters are django-filter FilterSets",
+    ),
+    "django.contrib.contenttypes": (
+        "django_engagement.E015",
+        "events and feed items point at their targets through content types",
+    ),
+}
+
+
+def missing_app_error(app: str) -> checks.Error:
+    """The E013-E015 error for one missing app; also the message of the startup guard."""
+    error_id, reason = REQUIRED_APPS[app]
+    return checks.Error(
+        f"django_engagement needs {app!r} in INSTALLED_APPS: {reason}.",
+        hint=f"Add {app!r} to INSTALLED_APPS (it is installed with django-engagement).",
+        id=error_id,
+    )
+
+
+@checks.register()
+def check_engagement_apps(app_configs=None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The apps the package builds on are installed (else the API answers 500s)."""
+    return [missing_app_error(app) for app in REQUIRED_APPS if not apps.is_installed(app)]

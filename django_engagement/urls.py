@@ -8,7 +8,7 @@ URL names are ``django_engagement:engagement-<resource>[-<action>]``.
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .api import feed, ingest, reports
+from .api import feed, ingest, reports, root
 
 app_name = "django_engagement"
 
@@ -16,6 +16,7 @@ router = SimpleRouter()
 router.register("activity-feed", feed.ActivityFeedViewSet, basename="engagement-activity-feed")
 
 urlpatterns = [
+    path("", root.ApiRootView.as_view(), name="engagement-api-root"),
     path("events/", ingest.EventIngestView.as_view(), name="engagement-events"),
     path(
         "reports/daily-summary/",

@@ -33,9 +33,30 @@ suppress_warnings = [
     "misc.highlighting_failure",
 ]
 
-html_theme = "alabaster"
+# Furo: a fluid layout (sidebar, content and page outline at desktop widths, a single
+# column on phones) with light and dark themes. .ci/check_docs_layout.py checks the
+# built pages in Chromium for horizontal overflow.
+html_theme = "furo"
 html_title = f"django-engagement {release}"
-html_theme_options = {
-    "description": "Event tracking, activity feeds and engagement reports for Django.",
-    "fixed_sidebar": True,
-}
+html_static_path = ["_static"]
+html_css_files = ["layout.css"]
+# Unlabelled blocks are shell sessions, HTTP exchanges and output: no Python colouring.
+highlight_language = "text"
+
+
+# Long identifiers in table cells (django_engagement.track_target_saved) may break after
+# "." or "_", like a hyphenated word, so tables fit the column instead of overflowing.
+_TABLE = re.compile(r"<table.*?</table>", re.S)
+_LITERAL = re.compile(r'(<span class="pre">)([^<]+)(</span>)')
+
+
+def _break_table_literals(app, pagename, templatename, context, doctree) -> None:
+    def literal(match: re.Match) -> str:
+        return match[1] + re.sub(r"([._/])(?=\w)", r"\1<wbr>", match[2]) + match[3]
+
+    if context.get("body"):
+        context["body"] = _TABLE.sub(lambda table: _LITERAL.sub(literal, table[0]), context["body"])
+
+
+def setup(app) -> None:
+    app.connect("html-page-context", _break_table_literals)

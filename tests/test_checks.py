@@ -1,12 +1,20 @@
 """Each system check, pinned to its exact id and message."""
 
+import os
+import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 from django.core import checks
-from django.test import override_settings
+from django.test import modify_settings, override_settings
 
-from django_engagement.checks import check_engagement_models, check_engagement_settings
+from django_engagement.checks import (
+    check_engagement_apps,
+    check_engagement_models,
+    check_engagement_settings,
+)
 from tests import settings as test_settings
 from tests.testapp.models import Campaign
 
@@ -261,3 +269,87 @@ def test_the_suite_silences_w003_for_its_single_process_cache(settings):
     [warning] = [m for m in checks.run_checks() if m.id.startswith("django_engagement")]
     assert warning == LOCMEM_WARNING
     assert warning.is_silenced()
+
+
+@modify_settings(INSTALLED_APPS={"remove": ["rest_framework"]})
+def test_rest_framework_not_installed():
+    assert check_engagement_apps() == [
+        checks.Error(
+            "django_engagement needs 'rest_framework' in INSTALLED_APPS: the HTTP API and its "
+            "browsable pages are Django REST framework views.",
+            hint="Add 'rest_framework' to INSTALLED_APPS (it is installed with django-engagement).",
+            id="django_engagement.E013",
+        )
+    ]
+
+
+@modify_settings(INSTALLED_APPS={"remove": ["django_filters"]})
+def test_django_filters_not_installed():
+    assert check_engagement_apps() == [
+        checks.Error(
+            "django_engagement needs 'django_filters' in INSTALLED_APPS: the activity feed's "
+            "filters are django-filter FilterSets.",
+            hint="Add 'django_filters' to INSTALLED_APPS (it is installed with django-engagement).",
+            id="django_engagement.E014",
+        )
+    ]
+
+
+E015 = checks.Error(
+    "django_engagement needs 'django.contrib.contenttypes' in INSTALLED_APPS: events and feed "
+    "items point at their targets through content types.",
+    hint="Add 'django.contrib.contenttypes' to INSTALLED_APPS "
+    "(it is installed with django-engagement).",
+    id="django_engagement.E015",
+)
+
+
+@modify_settings(INSTALLED_APPS={"remove": ["django.contrib.contenttypes"]})
+def test_contenttypes_not_installed_check():
+    assert check_engagement_apps() == [E015]
+
+
+def test_contenttypes_not_installed_stops_startup(tmp_path: Path):
+    """Django cannot load the models without contenttypes: the app says so at startup."""
+    (tmp_path / "no_contenttypes.py").write_text(
+        textwrap.dedent(
+            """
+            SECRET_KEY = "x"
+            INSTALLED_APPS = ["django.contrib.auth", "rest_framework", "django_filters",
+                              "django_engagement"]
+            DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+            """
+        )
+    )
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "no_contenttypes",
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)]),
+        },
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"django.core.exceptions.ImproperlyConfigured: {E015.msg} {E015.hint} ({E015.id})"
+    )
+
+
+def test_contenttypes_under_its_own_app_config_is_found(tmp_path: Path):
+    """A project may list contenttypes through an AppConfig subclass of its own."""
+    from django_engagement.apps import lists_app
+
+    (tmp_path / "myconfigs.py").write_text(
+        "from django.contrib.contenttypes.apps import ContentTypesConfig\n\n\n"
+        "class MyContentTypes(ContentTypesConfig):\n    pass\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert lists_app(["myconfigs.MyContentTypes"], "django.contrib.contenttypes")
+        assert not lists_app(["myconfigs", "rest_framework"], "django.contrib.contenttypes")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("myconfigs", None)

@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 PREFIX = "/api/engagement/"
 SPEC_ENDPOINTS = {
+    ("", "get"),
     ("events/", "post"),
     ("activity-feed/", "get"),
     ("activity-feed/{id}/", "get"),

@@ -78,11 +78,11 @@ def _header(request: Request, name: str, max_length: int) -> str | None:
 
 
 class EventIngestView(APIView):
-    """Store client events. Permissions and rate come from ``ENGAGEMENT`` on each request.
+    """Store client events. Permissions and rate come from `ENGAGEMENT` on each request.
 
-    Authentication is the host's (``REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]``);
+    Authentication is the host's (`REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]`);
     an authenticated caller is linked to the events. With DRF's
-    ``SessionAuthentication`` a logged-in browser must send the CSRF token;
+    `SessionAuthentication` a logged-in browser must send the CSRF token;
     anonymous clients need none.
     """
 

@@ -232,7 +232,7 @@ def csv_chunks(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator
 
 
 class EventExportView(ReportView):
-    """Streaming CSV of raw events, newest first, at most ``limit`` rows."""
+    """Streaming CSV of raw events, newest first, at most `limit` rows."""
 
     query_serializer = ExportQuery
     renderer_classes = [JSONRenderer, CSVRenderer]
@@ -254,7 +254,7 @@ class EventExportView(ReportView):
 
 
 class DashboardView(ReportView):
-    """Totals and chart series of the last ``days`` days (the admin dashboard's data)."""
+    """Totals and chart series of the last `days` days (the admin dashboard's data)."""
 
     query_serializer = DashboardQuery
 

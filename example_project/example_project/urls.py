@@ -2,9 +2,8 @@
 
 ``/admin/`` (with the engagement dashboard), ``/api/engagement/`` (the package's
 API) and, when drf-spectacular is installed, the OpenAPI schema at
-``/api/schema/`` and Swagger UI at ``/api/docs/``. The schema is served by this
-project; the Swagger UI page loads its JavaScript from a CDN, so it needs
-internet access while the schema does not.
+``/api/schema/`` and Swagger UI at ``/api/docs/``. Both work offline: Swagger UI's
+JavaScript and CSS are static files of drf-spectacular-sidecar.
 """
 
 from django.conf import settings

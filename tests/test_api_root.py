@@ -1,0 +1,68 @@
+"""The include prefix answers an index of the endpoints; view descriptions read as text."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import include, path
+
+from django_engagement.api.root import ENDPOINTS
+from tests.urls import urlpatterns as test_urlpatterns
+
+pytestmark = pytest.mark.django_db
+
+EXPECTED_PATHS = [
+    "events/",
+    "activity-feed/",
+    "activity-feed/summary/",
+    "activity-feed/mark-read/",
+    "activity-feed/generate/",
+    "reports/daily-summary/",
+    "reports/active-users/",
+    "reports/top/",
+    "reports/export/",
+    "reports/dashboard/",
+]
+
+#: A second include under its own instance namespace, for the namespace test.
+urlpatterns = [
+    *test_urlpatterns,
+    path("v2/", include("django_engagement.urls", namespace="v2")),
+]
+
+
+def test_root_lists_every_endpoint(api_client):
+    response = api_client.get("/api/engagement/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    assert response.json() == {
+        p.rstrip("/"): f"http://testserver/api/engagement/{p}" for p in EXPECTED_PATHS
+    }
+
+
+def test_root_follows_the_instance_namespace(api_client, settings):
+    settings.ROOT_URLCONF = __name__
+    response = api_client.get("/v2/", HTTP_ACCEPT="application/json")
+    assert response.json()["events"] == "http://testserver/v2/events/"
+
+
+def test_root_is_browsable(api_client):
+    response = api_client.get("/api/engagement/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert "The endpoints of the engagement API, as absolute URLs." in response.text
+
+
+@pytest.mark.parametrize("relative", ["", *EXPECTED_PATHS])
+def test_descriptions_have_no_rest_literals(admin_client_api, relative):
+    """DRF shows view docstrings in OPTIONS and the browsable API: no ``rst`` markup."""
+    response = admin_client_api.options(f"/api/engagement/{relative}")
+    assert response.status_code == 200
+    description = response.json()["description"]
+    assert description
+    assert "``" not in description
+
+
+def test_endpoint_table_matches_the_urlconf():
+    from django_engagement import urls
+
+    names = {p.name for p in urls.urlpatterns} - {"engagement-api-root"}
+    # The router's detail route is reachable from the list, not listed itself.
+    assert set(ENDPOINTS.values()) == names - {"engagement-activity-feed-detail"}
