@@ -104,6 +104,11 @@ class PayloadField(serializers.DictField):
         if nesting_depth(data) > MAX_PAYLOAD_DEPTH:
             self.fail("too_deep", max_depth=MAX_PAYLOAD_DEPTH)
         try:
+            # Before the size: a lone surrogate cannot even be encoded to be measured.
+            validators.validate_storable_json(data)
+        except validators.UnstorableValue as exc:
+            raise serializers.ValidationError(exc.messages, code=exc.code) from exc
+        try:
             validators.validate_payload_size(data)
         except validators.PayloadTooLarge as exc:
             raise serializers.ValidationError(exc.messages, code=PAYLOAD_TOO_LARGE) from exc

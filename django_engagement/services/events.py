@@ -19,9 +19,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
@@ -30,7 +31,13 @@ from django.utils import timezone
 from ..conf import engagement_settings
 from ..models import AbstractEvent, get_event_model
 from ..signals import event_recorded
-from ..validators import validate_event_type, validate_payload_size, validate_source
+from ..validators import (
+    validate_event_type,
+    validate_payload_size,
+    validate_source,
+    validate_storable_json,
+    validate_storable_text,
+)
 
 USER_AGENT_MAX_LENGTH = 512
 
@@ -105,10 +112,12 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
     validate_source(source)
     if not isinstance(data, dict):
         raise ValidationError("data must be a JSON object.")
+    validate_storable_json(data, "data")
     validate_payload_size(data)
 
     anonymous_id = spec.get("anonymous_id") or ""
     title = spec.get("title") or ""
+    description = spec.get("description") or ""
     idempotency_key = spec.get("idempotency_key") or None
     for name, value in (
         ("anonymous_id", anonymous_id),
@@ -116,6 +125,13 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
         ("idempotency_key", idempotency_key),
     ):
         _check_length(Event, name, value)
+    for name, value in (
+        ("anonymous_id", anonymous_id),
+        ("title", title),
+        ("description", description),
+        ("idempotency_key", idempotency_key),
+    ):
+        validate_storable_text(name, value)
 
     timestamp = spec.get("timestamp")
     if timestamp is None:
@@ -124,6 +140,12 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
         raise ValidationError("timestamp must be a datetime.")
     elif timezone.is_naive(timestamp):
         timestamp = timezone.make_aware(timestamp)
+    if settings.USE_TZ:
+        # PostgreSQL refuses UTC offsets beyond +-15:59 that Python accepts (up to 23:59).
+        try:
+            timestamp = timestamp.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("timestamp has no UTC equivalent (out of range).") from None
 
     event = Event(
         event_type=event_type,
@@ -131,7 +153,7 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
         data=data,
         anonymous_id=anonymous_id,
         title=title,
-        description=spec.get("description") or "",
+        description=description,
         created_at=timestamp,
         idempotency_key=idempotency_key,
         ip_address=_clean_ip(spec.get("ip_address")),

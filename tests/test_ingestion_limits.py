@@ -1,0 +1,147 @@
+"""Ingestion limits: JSON and text PostgreSQL cannot store, UTC offsets it refuses.
+
+Each case was a 500 on PostgreSQL (``DataError``/``UnicodeEncodeError``); the
+contract is a 400 naming the field (and the index in a batch) on both databases.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from django_engagement import record_event
+from django_engagement.validators import UnstorableValue
+from tests.helpers import events, feed
+
+URL = reverse("django_engagement:engagement-events")
+FEED_URL = reverse("django_engagement:engagement-activity-feed-list")
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def post_raw(client: APIClient, raw: str | bytes, **extra):
+    body = raw.encode() if isinstance(raw, str) else raw
+    return client.generic("POST", URL, body, content_type="application/json", **extra)
+
+
+# JSON bodies written by hand: json.dumps cannot produce a lone surrogate's escape
+# the way a client does, and the parser must see the exact text.
+UNSTORABLE_PAYLOADS = [
+    (r'{"a": "x\u0000y"}', "payload['a'] contains a NUL character (\\u0000)."),
+    (r'{"a\u0000": 1}', "key of payload['a\\x00'] contains a NUL character (\\u0000)."),
+    (r'{"a": ["ok", "\ud800"]}', "payload['a'][1] contains a lone surrogate (\\ud800)."),
+    (r'{"\udfff": 1}', "key of payload['\\udfff'] contains a lone surrogate (\\udfff)."),
+    ('{"a": 1e999}', "payload['a'] is inf: JSON numbers must be finite."),
+    ('{"a": {"b": -1e999}}', "payload['a']['b'] is -inf: JSON numbers must be finite."),
+]
+
+
+@pytest.mark.parametrize(("payload", "message"), UNSTORABLE_PAYLOADS)
+def test_single_event_payload_postgres_cannot_store_is_a_400_naming_it(
+    api_client, payload, message
+):
+    response = post_raw(api_client, f'{{"event_type": "x", "payload": {payload}}}')
+
+    assert response.status_code == 400
+    assert response.json() == {"payload": [message]}
+    assert events().count() == 0
+
+
+@pytest.mark.parametrize(("payload", "message"), UNSTORABLE_PAYLOADS)
+def test_bulk_payload_postgres_cannot_store_is_a_400_naming_the_index(api_client, payload, message):
+    body = f'{{"events": [{{"event_type": "ok"}}, {{"event_type": "x", "payload": {payload}}}]}}'
+
+    response = post_raw(api_client, body)
+
+    assert response.status_code == 400
+    assert response.json() == {"events": {"1": {"payload": [message]}}}
+    assert events().count() == 0
+
+
+@pytest.mark.parametrize("field", ["event_type", "anonymous_id", "idempotency_key", "source"])
+@pytest.mark.parametrize("text", [r"a\u0000b", r"a\ud800b"])
+def test_text_field_postgres_cannot_store_is_a_400_naming_it(api_client, field, text):
+    body = {"event_type": "x", field: "PLACEHOLDER"}
+    raw = str(body).replace("'", '"').replace("PLACEHOLDER", text)
+
+    response = post_raw(api_client, raw)
+
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+    assert events().count() == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"data": {"a": "x\x00y"}}, "data['a'] contains a NUL character (\\u0000)."),
+        ({"data": {"a": [float("nan")]}}, "data['a'][0] is nan: JSON numbers must be finite."),
+        ({"data": {"\ud800": 1}}, "key of data['\\ud800'] contains a lone surrogate (\\ud800)."),
+        ({"title": "a\x00"}, "title contains a NUL character (\\u0000)."),
+        ({"description": "\udc00"}, "description contains a lone surrogate (\\udc00)."),
+        ({"anonymous_id": "a\x00"}, "anonymous_id contains a NUL character (\\u0000)."),
+        ({"idempotency_key": "k\x00"}, "idempotency_key contains a NUL character (\\u0000)."),
+    ],
+)
+def test_record_event_raises_a_clear_value_error_before_the_database(kwargs, message):
+    with pytest.raises(ValueError, match="^") as caught:
+        record_event("x", **kwargs)
+
+    assert isinstance(caught.value, UnstorableValue)
+    assert isinstance(caught.value, ValidationError)
+    assert caught.value.messages == [message]
+    assert events().count() == 0
+
+
+@pytest.mark.parametrize("offset", ["+17:59", "-17:59", "+23:59"])
+def test_feed_date_time_bounds_with_offsets_postgres_refuses_are_converted_to_utc(
+    auth_client, user, offset
+):
+    from django_engagement import notify
+
+    notify([user], "event", title="old")
+    item = feed().get()
+    feed().filter(pk=item.pk).update(created_at=datetime(2020, 2, 12, 1, 0, tzinfo=UTC))
+
+    query = f"2020-02-12T19:49:24{offset}".replace("+", "%2B")
+    response = auth_client.get(f"{FEED_URL}?start_date={query}")
+    response_end = auth_client.get(f"{FEED_URL}?end_date={query}")
+
+    sign = 1 if offset[0] == "+" else -1
+    hours, minutes = map(int, offset[1:].split(":"))
+    bound = datetime(2020, 2, 12, 19, 49, 24, tzinfo=UTC) - sign * timedelta(
+        hours=hours, minutes=minutes
+    )
+    item_is_after = datetime(2020, 2, 12, 1, 0, tzinfo=UTC) >= bound
+    assert response.status_code == 200
+    assert response_end.status_code == 200
+    assert response.json()["count"] == (1 if item_is_after else 0)
+    assert response_end.json()["count"] == (0 if item_is_after else 1)
+
+
+def test_record_event_timestamp_with_an_offset_postgres_refuses_is_stored_in_utc():
+    moment = datetime(2020, 2, 12, 19, 49, 24, tzinfo=timezone(timedelta(hours=17, minutes=59)))
+
+    event = record_event("x", timestamp=moment)
+
+    stored = events().get(pk=event.pk).created_at
+    assert stored == datetime(2020, 2, 12, 1, 50, 24, tzinfo=UTC)
+
+
+def test_ingested_timestamp_with_an_offset_postgres_refuses_is_stored(api_client):
+    response = post_raw(api_client, '{"event_type": "x", "timestamp": "2020-02-12T19:49:24+17:59"}')
+
+    assert response.status_code == 201
+    assert events().get().created_at == datetime(2020, 2, 12, 1, 50, 24, tzinfo=UTC)
