@@ -145,3 +145,83 @@ def test_ingested_timestamp_with_an_offset_postgres_refuses_is_stored(api_client
 
     assert response.status_code == 201
     assert events().get().created_at == datetime(2020, 2, 12, 1, 50, 24, tzinfo=UTC)
+
+
+# Body size: checked before the body is read, and for chunked bodies too.
+
+MARK_READ_URL = reverse("django_engagement:engagement-activity-feed-mark-read")
+
+
+def test_body_over_data_upload_max_memory_size_is_a_json_413_before_reading(api_client):
+    # The test client's FakePayload fails any read past its 2 bytes: a 413 proves that
+    # the declared length was checked first (Django would have read it into request.body).
+    response = api_client.generic(
+        "POST", URL, b"{}", content_type="application/json", CONTENT_LENGTH=str(3 * 2**20)
+    )
+
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "detail": "Request body is larger than 2560000 bytes, the limit "
+        "(MAX_BATCH_SIZE x (2 x MAX_EVENT_SIZE + 1024))."
+    }
+
+
+def test_feed_json_body_over_data_upload_max_memory_size_is_a_json_413(auth_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body = b'{"activity_ids": [' + b"1, " * 50 + b"1]}"
+
+    response = auth_client.generic("POST", MARK_READ_URL, body, content_type="application/json")
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": "Request body is larger than 100 bytes, the limit (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+    }
+
+
+def chunked(client: APIClient, body: bytes, url: str = URL):
+    """A chunked request as gunicorn hands it over: no Content-Length, the de-chunked
+    body in ``wsgi.input`` and ``wsgi.input_terminated`` set."""
+    import io
+
+    return client.generic(
+        "POST",
+        url,
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+        **{"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True},
+    )
+
+
+def test_chunked_body_without_content_length_is_read(api_client):
+    response = chunked(api_client, b'{"event_type": "page_view", "payload": {"page": "home"}}')
+
+    assert response.status_code == 201
+    assert events().get().data == {"page": "home"}
+
+
+def test_chunked_body_over_the_bound_is_413_after_reading_limit_plus_one_bytes(
+    api_client, engagement_settings
+):
+    engagement_settings.update(MAX_BATCH_SIZE=1, MAX_EVENT_SIZE=100)
+    body = b'{"event_type": "x", "payload": {"a": "' + b"y" * 2000 + b'"}}'
+
+    response = chunked(api_client, body)
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": "Request body is larger than 1224 bytes, the limit "
+        "(MAX_BATCH_SIZE x (2 x MAX_EVENT_SIZE + 1024))."
+    }
+    assert events().count() == 0
+
+
+def test_chunked_body_a_server_cannot_deliver_is_a_400_not_an_empty_body(api_client):
+    response = api_client.generic(
+        "POST", URL, content_type="application/json", HTTP_TRANSFER_ENCODING="chunked"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "This server cannot read a chunked body: send Content-Length."
+    }

@@ -29,7 +29,7 @@ from rest_framework.views import APIView
 
 from ..conf import engagement_settings
 from ..services.events import request_context, store_events
-from .parsers import BoundedJSONParser
+from .parsers import JSONBodyMixin, max_request_bytes
 from .permissions import ingest_permissions
 from .schema import (
     OpenApiParameter,
@@ -75,7 +75,7 @@ def _header(request: Request, name: str, max_length: int) -> str | None:
     return value or None
 
 
-class EventIngestView(APIView):
+class EventIngestView(JSONBodyMixin, APIView):
     """Store client events. Permissions and rate come from ``ENGAGEMENT`` on each request.
 
     Authentication is the host's (``REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]``);
@@ -84,7 +84,10 @@ class EventIngestView(APIView):
     anonymous clients need none.
     """
 
-    parser_classes = [BoundedJSONParser]
+    body_limit_rule = "MAX_BATCH_SIZE x (2 x MAX_EVENT_SIZE + 1024)"
+
+    def max_body_bytes(self) -> int:
+        return max_request_bytes()
 
     def get_permissions(self) -> list[BasePermission]:
         return ingest_permissions()
