@@ -225,3 +225,111 @@ def test_chunked_body_a_server_cannot_deliver_is_a_400_not_an_empty_body(api_cli
     assert response.json() == {
         "detail": "This server cannot read a chunked body: send Content-Length."
     }
+
+
+# Reserved event types: the package's own server-side codes.
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "target_joined",
+        "target_left",
+        "milestone_reached",
+        "user_signed_up",
+        "user_logged_in",
+        "user_logged_out",
+        "target_created",
+        "target_started",
+        "target_updated",
+    ],
+)
+def test_clients_cannot_send_the_packages_own_event_types(api_client, code):
+    response = post_raw(
+        api_client, f'{{"events": [{{"event_type": "ok"}}, {{"event_type": "{code}"}}]}}'
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "events": {
+            "1": {
+                "event_type": [
+                    f"Event type '{code}' is recorded by the server only "
+                    "(ALLOW_CLIENT_RESERVED_EVENTS)."
+                ]
+            }
+        }
+    }
+    assert events().count() == 0
+
+
+def test_reserved_codes_follow_join_and_leave_event_settings(api_client, engagement_settings):
+    engagement_settings.update(JOIN_EVENT="member_joined", LEAVE_EVENT="member_left")
+
+    refused = post_raw(api_client, '{"event_type": "member_joined"}')
+    accepted = post_raw(api_client, '{"event_type": "target_joined"}')
+
+    assert refused.status_code == 400
+    assert list(refused.json()) == ["event_type"]
+    assert accepted.status_code == 201
+    assert list(events().values_list("event_type", flat=True)) == ["target_joined"]
+
+
+def test_signed_in_user_cannot_forge_a_join_into_their_feed(auth_client, campaign):
+    response = post_raw(auth_client, '{"event_type": "target_joined"}')
+
+    assert response.status_code == 400
+    assert events().count() == 0
+    assert feed().count() == 0
+
+
+def test_allow_client_reserved_events_lets_them_through(auth_client, engagement_settings):
+    engagement_settings.update(ALLOW_CLIENT_RESERVED_EVENTS=True)
+
+    response = post_raw(auth_client, '{"event_type": "user_logged_in"}')
+
+    assert response.status_code == 201
+    assert events().get().event_type == "user_logged_in"
+
+
+# Headers: WSGI decodes them as latin-1; the package reads them as UTF-8.
+
+
+def wire(text: str) -> str:
+    """A header value as a WSGI server hands UTF-8 bytes to Django (latin-1 decoded)."""
+    return text.encode("utf-8").decode("latin-1")
+
+
+def test_anonymous_id_header_is_decoded_as_utf8(api_client):
+    response = post_raw(
+        api_client,
+        '{"event_type": "x"}',
+        HTTP_X_CLIENT_ANON_ID=wire("café☃"),
+        HTTP_USER_AGENT=wire("Zoë/1.0"),
+    )
+
+    assert response.status_code == 201
+    event = events().get()
+    assert event.anonymous_id == "café☃"
+    assert event.user_agent == "Zoë/1.0"
+
+
+def test_idempotency_key_header_is_decoded_as_utf8(api_client):
+    first = post_raw(api_client, '{"event_type": "x"}', HTTP_IDEMPOTENCY_KEY=wire("clé-1"))
+    again = post_raw(api_client, '{"event_type": "x"}', HTTP_IDEMPOTENCY_KEY=wire("clé-1"))
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again["Idempotent-Replayed"] == "true"
+    assert events().get().idempotency_key == "clé-1"
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [("HTTP_X_CLIENT_ANON_ID", "X-Client-ANON-ID"), ("HTTP_IDEMPOTENCY_KEY", "Idempotency-Key")],
+)
+def test_header_that_is_not_utf8_is_a_400_naming_it(api_client, header, name):
+    response = post_raw(api_client, '{"event_type": "x"}', **{header: b"caf\xe9".decode("latin-1")})
+
+    assert response.status_code == 400
+    assert response.json() == {name: ["This header is not valid UTF-8."]}
+    assert events().count() == 0

@@ -28,7 +28,8 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from ..conf import engagement_settings
-from ..services.events import request_context, store_events
+from ..services.events import request_context, store_events, utf8_header
+from ..validators import unstorable_text_reason
 from .parsers import JSONBodyMixin, max_request_bytes
 from .permissions import ingest_permissions
 from .schema import (
@@ -67,7 +68,14 @@ def _has_code(detail: Any, code: str) -> bool:
 
 
 def _header(request: Request, name: str, max_length: int) -> str | None:
-    value = request.headers.get(name, "").strip()
+    """A header as UTF-8 text: 400 naming it when it is not UTF-8, has NUL or is too long."""
+    try:
+        value = utf8_header(request.headers.get(name, "")).strip()
+    except UnicodeDecodeError:
+        raise ValidationError({name: [_("This header is not valid UTF-8.")]}) from None
+    reason = unstorable_text_reason(value)
+    if reason:
+        raise ValidationError({name: [_("This header %s.") % reason]})
     if len(value) > max_length:
         raise ValidationError(
             {name: [_("Ensure this header has no more than %d characters.") % max_length]}

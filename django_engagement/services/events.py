@@ -78,6 +78,21 @@ def _clean_ip(ip: str | None) -> str | None:
     return anonymize_ip(ip) if engagement_settings.ANONYMIZE_IP else ip
 
 
+def utf8_header(value: str, errors: str = "strict") -> str:
+    """A header value as the UTF-8 text the client sent.
+
+    WSGI and ASGI hand headers over decoded as latin-1, so ``café`` arrives as
+    ``cafÃ©``; re-encoding gives the bytes back. Raises ``UnicodeDecodeError`` for
+    bytes that are not UTF-8 (unless ``errors="replace"``). A value that is not
+    latin-1 was never bytes from the wire (the test client) and is returned as is.
+    """
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value
+    return raw.decode("utf-8", errors)
+
+
 def request_context(request: Any) -> dict[str, Any]:
     """The user, IP address and user agent of ``request``, as ``record_events`` takes them.
 
@@ -89,7 +104,9 @@ def request_context(request: Any) -> dict[str, Any]:
     return {
         "user": user if user is not None and user.is_authenticated else None,
         "ip_address": _clean_ip(request.META.get("REMOTE_ADDR")),
-        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH],
+        "user_agent": utf8_header(request.META.get("HTTP_USER_AGENT", ""), "replace").replace(
+            "\x00", ""
+        )[:USER_AGENT_MAX_LENGTH],
     }
 
 
