@@ -56,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_EVENT_SIZE": 2048,
     "MAX_BATCH_SIZE": 500,
     "EVENT_TYPES": None,
+    "ALLOW_CLIENT_RESERVED_EVENTS": False,
     "SOURCES": DEFAULT_SOURCES,
     "CAPTURE_IP": True,
     "ANONYMIZE_IP": True,

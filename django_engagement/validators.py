@@ -8,6 +8,7 @@ layer can answer 413 instead of 400.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -20,6 +21,69 @@ EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 
 class PayloadTooLarge(ValidationError):
     """An event's payload is over ``MAX_EVENT_SIZE`` bytes."""
+
+
+class UnstorableValue(ValidationError, ValueError):
+    """A value PostgreSQL cannot store: NUL in text or jsonb, a lone surrogate, inf or NaN.
+
+    Also a ``ValueError``, so Python callers of ``record_event`` can catch it either
+    way; SQLite would store these, but the contract is the same on both databases.
+    """
+
+
+#: NUL (text and jsonb refuse it) and lone UTF-16 surrogates (not encodable as UTF-8).
+_UNSTORABLE_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_text_reason(value: str) -> str | None:
+    """Why PostgreSQL cannot store ``value`` in a text or jsonb column, or None."""
+    match = _UNSTORABLE_CHARACTER.search(value)
+    if match is None:
+        return None
+    if match.group() == "\x00":
+        return "contains a NUL character (\\u0000)"
+    return f"contains a lone surrogate (\\u{ord(match.group()):04x})"
+
+
+def validate_storable_text(name: str, value: Any) -> None:
+    """Reject a string for the text column ``name`` that PostgreSQL cannot store."""
+    reason = unstorable_text_reason(value) if isinstance(value, str) else None
+    if reason:
+        raise UnstorableValue(f"{name} {reason}.", code="unstorable")
+
+
+def _json_path(path: str, key: Any) -> str:
+    return f"{path}[{key!r}]" if isinstance(key, str) else f"{path}[{key}]"
+
+
+def validate_storable_json(data: Any, name: str = "payload") -> None:
+    """Reject JSON that jsonb cannot hold, naming where: ``payload['a'][0] contains ...``.
+
+    Walks keys and values without recursion (depth is bounded elsewhere): strings
+    must have no NUL or lone surrogate, numbers must be finite (``1e999`` parses
+    to ``inf`` without ``parse_constant`` being called).
+    """
+    stack: list[tuple[str, Any]] = [(name, data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            reason = unstorable_text_reason(value)
+            if reason:
+                raise UnstorableValue(f"{path} {reason}.", code="unstorable")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise UnstorableValue(
+                    f"{path} is {value!r}: JSON numbers must be finite.", code="unstorable"
+                )
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                child_path = _json_path(path, key)
+                reason = unstorable_text_reason(key) if isinstance(key, str) else None
+                if reason:
+                    raise UnstorableValue(f"key of {child_path} {reason}.", code="unstorable")
+                stack.append((child_path, child))
+        elif isinstance(value, list | tuple):
+            stack.extend((_json_path(path, index), child) for index, child in enumerate(value))
 
 
 def validate_event_type(event_type: Any) -> None:

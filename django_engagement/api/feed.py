@@ -29,6 +29,7 @@ from ..models import get_feed_model
 from ..services.feed import feed_summary, mark_read, populate_feed
 from .filters import ActivityFeedFilterSet
 from .pagination import FeedPagination
+from .parsers import JSONBodyMixin
 from .schema import error_responses, extend_schema, extend_schema_view
 from .serializers import (
     FeedItemSerializer,
@@ -53,7 +54,7 @@ from .serializers import (
     ),
 )
 class ActivityFeedViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    JSONBodyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """The authenticated user's feed items; other users' items are invisible (404)."""
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -61,6 +62,9 @@ def created_at_bound(value: date | datetime, *, end: bool) -> tuple[str, datetim
     """
     if isinstance(value, datetime):
         moment = timezone.make_aware(value) if timezone.is_naive(value) else value
+        if settings.USE_TZ:
+            # PostgreSQL refuses offsets beyond +-15:59, which Python accepts (+17:59).
+            moment = moment.astimezone(UTC)
         return ("lte" if end else "gte"), moment
     day = value + timedelta(days=1) if end else value
     return ("lt" if end else "gte"), timezone.make_aware(datetime.combine(day, time.min))

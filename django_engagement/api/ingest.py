@@ -30,8 +30,9 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from ..conf import engagement_settings
-from ..services.events import request_context, store_events
-from .parsers import BoundedJSONParser
+from ..services.events import request_context, store_events, utf8_header
+from ..validators import unstorable_text_reason
+from .parsers import JSONBodyMixin, max_request_bytes
 from .permissions import ingest_permissions
 from .schema import (
     OpenApiParameter,
@@ -69,7 +70,14 @@ def _has_code(detail: Any, code: str) -> bool:
 
 
 def _header(request: Request, name: str, max_length: int) -> str | None:
-    value = request.headers.get(name, "").strip()
+    """A header as UTF-8 text: 400 naming it when it is not UTF-8, has NUL or is too long."""
+    try:
+        value = utf8_header(request.headers.get(name, "")).strip()
+    except UnicodeDecodeError:
+        raise ValidationError({name: [_("This header is not valid UTF-8.")]}) from None
+    reason = unstorable_text_reason(value)
+    if reason:
+        raise ValidationError({name: [_("This header %s.") % reason]})
     if len(value) > max_length:
         raise ValidationError(
             {name: [_("Ensure this header has no more than %d characters.") % max_length]}
@@ -77,7 +85,7 @@ def _header(request: Request, name: str, max_length: int) -> str | None:
     return value or None
 
 
-class EventIngestView(APIView):
+class EventIngestView(JSONBodyMixin, APIView):
     """Store client events. Permissions and rate come from `ENGAGEMENT` on each request.
 
     Authentication is the host's (`REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]`);
@@ -86,7 +94,10 @@ class EventIngestView(APIView):
     anonymous clients need none.
     """
 
-    parser_classes = [BoundedJSONParser]
+    body_limit_rule = "MAX_BATCH_SIZE x (2 x MAX_EVENT_SIZE + 1024)"
+
+    def max_body_bytes(self) -> int:
+        return max_request_bytes()
 
     def get_permissions(self) -> list[BasePermission]:
         return ingest_permissions()

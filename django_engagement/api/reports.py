@@ -33,6 +33,7 @@ from ..services import reports
 from ..services.aggregation import day_bounds, today
 from ..services.csv_writer import csv_writer
 from ..services.dashboard import MAX_DAYS, build_dashboard
+from .parsers import JSONBodyMixin
 from .permissions import report_permissions
 from .schema import OpenApiTypes, extend_schema, inline_serializer
 
@@ -114,7 +115,7 @@ class DashboardQuery(serializers.Serializer):
     days = serializers.IntegerField(required=False, default=7, min_value=1, max_value=MAX_DAYS)
 
 
-class ReportView(APIView):
+class ReportView(JSONBodyMixin, APIView):
     """Base of the report views: permissions read from settings on every request."""
 
     query_serializer: type[serializers.Serializer] = DayQuery

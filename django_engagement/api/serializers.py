@@ -21,7 +21,13 @@ from rest_framework import serializers
 
 from .. import validators
 from ..conf import engagement_settings
-from ..services.feed import serialize_feed_item
+from ..receivers import LOGIN_EVENT, LOGOUT_EVENT, SIGNUP_EVENT, TARGET_UPDATED_EVENT
+from ..services.feed import (
+    MILESTONE_EVENT,
+    TARGET_CREATED_EVENT,
+    TARGET_STARTED_EVENT,
+    serialize_feed_item,
+)
 from .schema import extend_schema_field
 
 #: Deepest nesting accepted in an event payload; real payloads are flat.
@@ -104,6 +110,11 @@ class PayloadField(serializers.DictField):
         if nesting_depth(data) > MAX_PAYLOAD_DEPTH:
             self.fail("too_deep", max_depth=MAX_PAYLOAD_DEPTH)
         try:
+            # Before the size: a lone surrogate cannot even be encoded to be measured.
+            validators.validate_storable_json(data)
+        except validators.UnstorableValue as exc:
+            raise serializers.ValidationError(exc.messages, code=exc.code) from exc
+        try:
             validators.validate_payload_size(data)
         except validators.PayloadTooLarge as exc:
             raise serializers.ValidationError(exc.messages, code=PAYLOAD_TOO_LARGE) from exc
@@ -141,7 +152,17 @@ class EventInSerializer(StrictFieldsMixin, serializers.Serializer):
     )
 
     def validate_event_type(self, value: str) -> str:
-        return _run_django_validator(validators.validate_event_type, value)
+        _run_django_validator(validators.validate_event_type, value)
+        if value in reserved_event_types() and not engagement_settings.ALLOW_CLIENT_RESERVED_EVENTS:
+            raise serializers.ValidationError(
+                _(
+                    "Event type %(code)r is recorded by the server only "
+                    "(ALLOW_CLIENT_RESERVED_EVENTS)."
+                )
+                % {"code": value},
+                code="reserved",
+            )
+        return value
 
     def validate_source(self, value: str) -> str:
         return _run_django_validator(validators.validate_source, value)
@@ -150,6 +171,23 @@ class EventInSerializer(StrictFieldsMixin, serializers.Serializer):
         if value > timezone.now() + MAX_CLOCK_SKEW:
             raise serializers.ValidationError(_("Timestamp is more than a day in the future."))
         return value
+
+
+def reserved_event_types() -> frozenset[str]:
+    """Codes the package records itself from signals; clients may not send them."""
+    return frozenset(
+        {
+            engagement_settings.JOIN_EVENT,
+            engagement_settings.LEAVE_EVENT,
+            MILESTONE_EVENT,
+            SIGNUP_EVENT,
+            LOGIN_EVENT,
+            LOGOUT_EVENT,
+            TARGET_CREATED_EVENT,
+            TARGET_STARTED_EVENT,
+            TARGET_UPDATED_EVENT,
+        }
+    )
 
 
 def _run_django_validator(validator: Any, value: Any) -> Any:

@@ -21,9 +21,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
@@ -32,7 +33,13 @@ from django.utils import timezone
 from ..conf import engagement_settings
 from ..models import AbstractEvent, get_event_model
 from ..signals import event_recorded
-from ..validators import validate_event_type, validate_payload_size, validate_source
+from ..validators import (
+    validate_event_type,
+    validate_payload_size,
+    validate_source,
+    validate_storable_json,
+    validate_storable_text,
+)
 
 USER_AGENT_MAX_LENGTH = 512
 
@@ -73,6 +80,21 @@ def _clean_ip(ip: str | None) -> str | None:
     return anonymize_ip(ip) if engagement_settings.ANONYMIZE_IP else ip
 
 
+def utf8_header(value: str, errors: str = "strict") -> str:
+    """A header value as the UTF-8 text the client sent.
+
+    WSGI and ASGI hand headers over decoded as latin-1, so ``café`` arrives as
+    ``cafÃ©``; re-encoding gives the bytes back. Raises ``UnicodeDecodeError`` for
+    bytes that are not UTF-8 (unless ``errors="replace"``). A value that is not
+    latin-1 was never bytes from the wire (the test client) and is returned as is.
+    """
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value
+    return raw.decode("utf-8", errors)
+
+
 def request_context(request: Any) -> dict[str, Any]:
     """The user, IP address and user agent of ``request``, as ``record_events`` takes them.
 
@@ -84,7 +106,9 @@ def request_context(request: Any) -> dict[str, Any]:
     return {
         "user": user if user is not None and user.is_authenticated else None,
         "ip_address": _clean_ip(request.META.get("REMOTE_ADDR")),
-        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH],
+        "user_agent": utf8_header(request.META.get("HTTP_USER_AGENT", ""), "replace").replace(
+            "\x00", ""
+        )[:USER_AGENT_MAX_LENGTH],
     }
 
 
@@ -107,10 +131,12 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
     validate_source(source)
     if not isinstance(data, dict):
         raise ValidationError("data must be a JSON object.")
+    validate_storable_json(data, "data")
     validate_payload_size(data)
 
     anonymous_id = spec.get("anonymous_id") or ""
     title = spec.get("title") or ""
+    description = spec.get("description") or ""
     idempotency_key = spec.get("idempotency_key") or None
     for name, value in (
         ("anonymous_id", anonymous_id),
@@ -118,6 +144,13 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
         ("idempotency_key", idempotency_key),
     ):
         _check_length(Event, name, value)
+    for name, value in (
+        ("anonymous_id", anonymous_id),
+        ("title", title),
+        ("description", description),
+        ("idempotency_key", idempotency_key),
+    ):
+        validate_storable_text(name, value)
 
     timestamp = spec.get("timestamp")
     if timestamp is None:
@@ -126,6 +159,12 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
         raise ValidationError("timestamp must be a datetime.")
     elif timezone.is_naive(timestamp):
         timestamp = timezone.make_aware(timestamp)
+    if settings.USE_TZ:
+        # PostgreSQL refuses UTC offsets beyond +-15:59 that Python accepts (up to 23:59).
+        try:
+            timestamp = timestamp.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("timestamp has no UTC equivalent (out of range).") from None
 
     event = Event(
         event_type=event_type,
@@ -133,7 +172,7 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
         data=data,
         anonymous_id=anonymous_id,
         title=title,
-        description=spec.get("description") or "",
+        description=description,
         created_at=timestamp,
         idempotency_key=idempotency_key,
         ip_address=_clean_ip(spec.get("ip_address")),
