@@ -270,6 +270,37 @@ def _unknown_key_warnings() -> list[checks.CheckMessage]:
     ]
 
 
+def _sdk_endpoints_routed() -> bool:
+    """Whether the root URLconf reaches this package's SDK endpoints."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("django_engagement:engagement-sdk-batch")
+    except NoReverseMatch:
+        return False
+    except Exception:  # a broken URLconf is Django's own check to report
+        return False
+    return True
+
+
+@checks.register(checks.Tags.urls)
+def check_sdk_write_keys(app_configs=None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """SDK endpoints routed without ``WRITE_KEYS`` refuse every request (401)."""
+    keys = engagement_settings.WRITE_KEYS
+    if keys and isinstance(keys, dict):
+        return []
+    if not _sdk_endpoints_routed():
+        return []
+    return [
+        checks.Warning(
+            "The SDK endpoints (segment/, posthog/) are routed but ENGAGEMENT['WRITE_KEYS'] "
+            "is empty: they answer 401 to every request.",
+            hint='Set WRITE_KEYS, e.g. {"wk_abc": {"source": "web"}} (docs/guide/sdks.md).',
+            id="django_engagement.W004",
+        )
+    ]
+
+
 @checks.register(checks.Tags.models)
 def check_engagement_models(app_configs=None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Swappable and target model settings point at usable models."""
