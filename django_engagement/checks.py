@@ -1,6 +1,6 @@
 """System checks that catch misconfiguration at ``manage.py check`` time.
 
-Ids: ``django_engagement.E001``-``E011`` (errors) and ``W001``-``W002`` (warnings);
+Ids: ``django_engagement.E001``-``E011`` (errors) and ``W001``-``W002``, ``W004`` (warnings);
 docs/reference/checks.md lists each with its fix.
 """
 
@@ -275,7 +275,7 @@ def _sdk_endpoints_routed() -> bool:
     from django.urls import NoReverseMatch, reverse
 
     try:
-        reverse("django_engagement:engagement-sdk-batch")
+        reverse("django_engagement:engagement-sdk-segment-batch")
     except NoReverseMatch:
         return False
     except Exception:  # a broken URLconf is Django's own check to report

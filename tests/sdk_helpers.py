@@ -41,9 +41,7 @@ def assert_scenario(
         ["order_completed", "page_view", link_type, "signed_up", "clicked_button"]
     )
     # Before and after identify, the anonymous events are the user's.
-    assert {event.event_type: event.user_id for event in singles} == dict.fromkeys(
-        by_type, user.pk
-    )
+    assert {event.event_type: event.user_id for event in singles} == dict.fromkeys(by_type, user.pk)
     assert by_type["order_completed"].data == {"total": 30}
     assert by_type["order_completed"].anonymous_id == anonymous_id
     assert by_type["page_view"].title == "Home"

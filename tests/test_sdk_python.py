@@ -27,7 +27,7 @@ def segment_style_scenario(client, user) -> None:
     client.track(user_id=str(user.pk), event="Signed Up")
     client.track(anonymous_id="anon-1", event="Clicked Button", properties={"button": "buy"})
     client.flush()
-    for attempt in range(2):  # the second run is a retry: same message ids
+    for _attempt in range(2):  # the second run is a retry: same message ids
         for n in range(BATCH):
             client.track(
                 anonymous_id="anon-batch",
@@ -84,14 +84,12 @@ def test_posthog_python(live_server, sdk_user):
     )
     pk = str(sdk_user.pk)
     client.capture("Order Completed", distinct_id="anon-1", properties={"total": 30})
-    client.capture(
-        "$pageview", distinct_id="anon-1", properties={"title": "Home", "path": "/home"}
-    )
+    client.capture("$pageview", distinct_id="anon-1", properties={"title": "Home", "path": "/home"})
     client.alias(previous_id="anon-1", distinct_id=pk)
     client.capture("Signed Up", distinct_id=pk)
     client.capture("Clicked Button", distinct_id="anon-1", properties={"button": "buy"})
     client.flush()
-    for attempt in range(2):
+    for _attempt in range(2):
         for n in range(BATCH):
             client.capture(
                 "Viewed Item",

@@ -133,7 +133,7 @@ class SdkBatch:
     user_agent: str = ""
     sent_at: Any = None
     historical: bool = False
-    received_at: datetime = field(default_factory=timezone.now)
+    received_at: datetime = field(default_factory=lambda: timezone.now())
 
 
 @dataclass

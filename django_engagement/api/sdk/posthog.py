@@ -67,8 +67,10 @@ class PostHogCaptureView(SdkView):
             body = {"batch": [body], "api_key": body.get("api_key")}
         if not isinstance(body, dict):
             raise bad_request('Expected a JSON object {"batch": [...]} or a list of events.')
-        messages = check_batch_length(body.get("batch"), "batch")
-        key, options = authenticate(body.get("api_key"), *map(_token, messages))
+        messages = body.get("batch")
+        tokens = map(_token, messages) if isinstance(messages, list) else ()
+        key, options = authenticate(body.get("api_key"), *tokens)
+        check_batch_length(messages, "batch")
         self.throttle(request, key, options)
         batch = self.batch_context(
             request,

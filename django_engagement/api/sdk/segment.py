@@ -59,9 +59,11 @@ def _with_context(message: Any, context: Any) -> Any:
 class SegmentView(SdkView):
     """Base: authenticate the request's write key(s), throttle, ingest, answer 200."""
 
-    def ingest(self, request: Request, body: Any, messages: list[Any]) -> Response:
-        message_keys = [m.get("writeKey") for m in messages if isinstance(m, dict)]
+    def ingest(self, request: Request, body: Any, messages: Any) -> Response:
+        items = messages if isinstance(messages, list) else []
+        message_keys = [m.get("writeKey") for m in items if isinstance(m, dict)]
         key, options = authenticate(basic_auth_user(request), body.get("writeKey"), *message_keys)
+        check_batch_length(messages, "batch")
         self.throttle(request, key, options)
         batch = self.batch_context(request, options, sent_at=body.get("sentAt"))
         messages = [_with_context(message, body.get("context")) for message in messages]
@@ -77,8 +79,7 @@ class SegmentBatchView(SegmentView):
         body = decode_json(request)
         if not isinstance(body, dict):
             raise bad_request('Expected a JSON object {"batch": [...]}.')
-        messages = check_batch_length(body.get("batch"), "batch")
-        return self.ingest(request, body, messages)
+        return self.ingest(request, body, body.get("batch"))
 
 
 class SegmentMessageView(SegmentView):
