@@ -66,6 +66,11 @@ urlpatterns += [
     ),
     path("posthog/flags/", posthog.PostHogFlagsView.as_view(), name="engagement-sdk-posthog-flags"),
     path(
+        "posthog/array/<str:token>/config.js",
+        posthog.PostHogConfigScriptView.as_view(),
+        name="engagement-sdk-posthog-config-js",
+    ),
+    path(
         "posthog/array/<str:token>/config",
         posthog.PostHogConfigView.as_view(),
         name="engagement-sdk-posthog-config",

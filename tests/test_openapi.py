@@ -52,6 +52,7 @@ SPEC_ENDPOINTS |= {
     *((f"posthog/{name}", "post") for name in ["batch/", "e/", "i/v0/e/", "capture/", "track/"]),
     ("posthog/flags/", "post"),
     ("posthog/array/{token}/config", "get"),
+    ("posthog/array/{token}/config.js", "get"),
 }
 
 

@@ -14,8 +14,11 @@ posthog-js starts with its defaults and loads nothing else.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
+
+from django.http import HttpResponse
 
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -121,3 +124,17 @@ class PostHogConfigView(SdkView):
     def get(self, request: Request, token: str) -> Response:
         key_options(token)
         return Response({**FLAGS_ANSWER, "token": token, "hasFeatureFlags": False})
+
+
+class PostHogConfigScriptView(SdkView):
+    """``GET posthog/array/<token>/config.js``: the same config as a script posthog-js loads."""
+
+    @SDK_SCHEMA
+    def get(self, request: Request, token: str) -> HttpResponse:
+        key_options(token)
+        config = {**FLAGS_ANSWER, "token": token, "hasFeatureFlags": False}
+        script = (
+            "(window._POSTHOG_REMOTE_CONFIG = window._POSTHOG_REMOTE_CONFIG || {})"
+            f"[{json.dumps(token)}] = {{config: {json.dumps(config)}, siteApps: []}};"
+        )
+        return HttpResponse(script, content_type="application/javascript")
