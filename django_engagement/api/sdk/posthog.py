@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.http import HttpResponse
-
 from rest_framework.request import Request
 from rest_framework.response import Response
 
