@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -132,8 +133,16 @@ class SdkBatch:
     ip_address: str | None = None
     user_agent: str = ""
     sent_at: Any = None
+    #: Bytes of the decoded request body: when within ``SDK_MAX_MESSAGE_SIZE`` no message
+    #: can be over it, and measuring each one is skipped.
+    body_size: int | None = None
     historical: bool = False
     received_at: datetime = field(default_factory=lambda: timezone.now())
+
+    @cached_property
+    def sent_at_time(self) -> datetime | None:
+        """The batch's ``sentAt``, parsed once for all its messages."""
+        return _parse_time(self.sent_at, "sentAt")
 
 
 @dataclass
@@ -182,7 +191,7 @@ def happened_at(message: _Message, batch: SdkBatch) -> datetime:
     timestamp = _parse_time(message.timestamp, "timestamp")
     if timestamp is None:
         return received
-    sent_at = _parse_time(message.sent_at, "sentAt") or _parse_time(batch.sent_at, "sentAt")
+    sent_at = _parse_time(message.sent_at, "sentAt") or batch.sent_at_time
     if sent_at is not None:
         timestamp = received - (sent_at - timestamp)
     return min(timestamp, received)
@@ -289,13 +298,16 @@ class MessageTooLarge(ValidationError):
     """One message is over ``SDK_MAX_MESSAGE_SIZE`` bytes (the HTTP face answers 413)."""
 
 
-def _parse(messages: list[Any], parse: Callable[[dict[str, Any]], _Message]) -> list[_Message]:
+def _parse(
+    messages: list[Any], parse: Callable[[dict[str, Any]], _Message], batch: SdkBatch
+) -> list[_Message]:
     limit = engagement_settings.SDK_MAX_MESSAGE_SIZE
+    small = batch.body_size is not None and batch.body_size <= limit
     parsed = []
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise ValidationError(f"batch[{index}]: a message must be a JSON object.")
-        size = message_size(message)
+        size = 0 if small else message_size(message)
         if size > limit:
             raise MessageTooLarge(
                 f"batch[{index}]: message is {size} bytes; the limit is {limit} bytes "
@@ -378,9 +390,9 @@ def _ingest(messages: list[_Message], batch: SdkBatch) -> int:
 
 def ingest_segment(messages: list[Any], batch: SdkBatch) -> int:
     """Store Segment/RudderStack messages; returns how many events are new (0 on a retry)."""
-    return _ingest(_parse(messages, _segment_message), batch)
+    return _ingest(_parse(messages, _segment_message, batch), batch)
 
 
 def ingest_posthog(messages: list[Any], batch: SdkBatch) -> int:
     """Store PostHog capture messages; returns how many events are new (0 on a retry)."""
-    return _ingest(_parse(messages, _posthog_message), batch)
+    return _ingest(_parse(messages, _posthog_message, batch), batch)

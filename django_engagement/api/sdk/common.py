@@ -107,8 +107,9 @@ def _loads(data: bytes) -> Any:
         raise bad_request(f"JSON parse error - {exc}") from exc
 
 
-def decode_json(request: Request) -> Any:
-    """The JSON document of a request: raw, gzip, or posthog-js's form ``data=<base64>``."""
+def decode_json(request: Request) -> tuple[Any, int]:
+    """The JSON document of a request (raw, gzip, or posthog-js's form ``data=<base64>``)
+    and its size in bytes once decoded."""
     body = read_body(request)
     if request.content_type.startswith("application/x-www-form-urlencoded"):
         form = parse_qs(body.decode("latin-1"), max_num_fields=10)
@@ -121,7 +122,7 @@ def decode_json(request: Request) -> Any:
             body = value.encode("latin-1")
         if body[:2] == GZIP_MAGIC:
             body = _inflate(body, engagement_settings.SDK_MAX_REQUEST_SIZE)
-    return _loads(body)
+    return _loads(body), len(body)
 
 
 def key_options(key: Any) -> dict[str, Any]:
@@ -246,7 +247,12 @@ class SdkView(APIView):
 
     @staticmethod
     def batch_context(
-        request: Request, options: dict[str, Any], *, sent_at: Any, historical: bool = False
+        request: Request,
+        options: dict[str, Any],
+        *,
+        sent_at: Any,
+        body_size: int | None = None,
+        historical: bool = False,
     ) -> SdkBatch:
         """The request-wide part of every message: source, client IP and agent, sentAt."""
         # record_events applies CAPTURE_IP/ANONYMIZE_IP to the address, as for POST events/.
@@ -255,6 +261,7 @@ class SdkView(APIView):
             ip_address=request.META.get("REMOTE_ADDR"),
             user_agent=request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH],
             sent_at=sent_at,
+            body_size=body_size,
             historical=bool(historical),
         )
 

@@ -62,7 +62,7 @@ class PostHogCaptureView(SdkView):
 
     @SDK_SCHEMA
     def post(self, request: Request) -> Response:
-        body = decode_json(request)
+        body, size = decode_json(request)
         if isinstance(body, list):
             body = {"batch": body}
         elif isinstance(body, dict) and "batch" not in body:
@@ -78,6 +78,7 @@ class PostHogCaptureView(SdkView):
             request,
             options,
             sent_at=body.get("sent_at") or _query_sent_at(request),
+            body_size=size,
             historical=body.get("historical_migration") is True,
         )
         stored_or_error(ingest_posthog, messages, batch)
@@ -110,7 +111,7 @@ class PostHogFlagsView(SdkView):
 
     @SDK_SCHEMA
     def post(self, request: Request) -> Response:
-        body = decode_json(request)
+        body, _ = decode_json(request)
         key = body.get("token") or body.get("api_key") if isinstance(body, dict) else None
         key_options(key)
         return Response(FLAGS_ANSWER)

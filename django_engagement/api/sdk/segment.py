@@ -59,13 +59,13 @@ def _with_context(message: Any, context: Any) -> Any:
 class SegmentView(SdkView):
     """Base: authenticate the request's write key(s), throttle, ingest, answer 200."""
 
-    def ingest(self, request: Request, body: Any, messages: Any) -> Response:
+    def ingest(self, request: Request, body: Any, messages: Any, size: int) -> Response:
         items = messages if isinstance(messages, list) else []
         message_keys = [m.get("writeKey") for m in items if isinstance(m, dict)]
         key, options = authenticate(basic_auth_user(request), body.get("writeKey"), *message_keys)
         check_batch_length(messages, "batch")
         self.throttle(request, key, options)
-        batch = self.batch_context(request, options, sent_at=body.get("sentAt"))
+        batch = self.batch_context(request, options, sent_at=body.get("sentAt"), body_size=size)
         messages = [_with_context(message, body.get("context")) for message in messages]
         stored_or_error(ingest_segment, messages, batch)
         return Response({"success": True})
@@ -76,10 +76,10 @@ class SegmentBatchView(SegmentView):
 
     @SDK_SCHEMA
     def post(self, request: Request) -> Response:
-        body = decode_json(request)
+        body, size = decode_json(request)
         if not isinstance(body, dict):
             raise bad_request('Expected a JSON object {"batch": [...]}.')
-        return self.ingest(request, body, body.get("batch"))
+        return self.ingest(request, body, body.get("batch"), size)
 
 
 class SegmentMessageView(SegmentView):
@@ -89,8 +89,8 @@ class SegmentMessageView(SegmentView):
 
     @SDK_SCHEMA
     def post(self, request: Request) -> Response:
-        body = decode_json(request)
+        body, size = decode_json(request)
         if not isinstance(body, dict):
             raise bad_request("Expected one message as a JSON object.")
         message = {**body, "type": body.get("type") or self.message_type}
-        return self.ingest(request, body, [message])
+        return self.ingest(request, body, [message], size)
