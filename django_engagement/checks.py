@@ -1,6 +1,6 @@
 """System checks that catch misconfiguration at ``manage.py check`` time.
 
-Ids: ``django_engagement.E001``-``E011`` (errors) and ``W001``-``W003`` (warnings);
+Ids: ``django_engagement.E001``-``E015`` (errors) and ``W001``-``W004`` (warnings);
 docs/reference/checks.md lists each with its fix.
 """
 
@@ -299,6 +299,37 @@ def _unknown_key_warnings() -> list[checks.CheckMessage]:
             id="django_engagement.W001",
         )
         for key in unknown
+    ]
+
+
+def _sdk_endpoints_routed() -> bool:
+    """Whether the root URLconf reaches this package's SDK endpoints."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("django_engagement:engagement-sdk-segment-batch")
+    except NoReverseMatch:
+        return False
+    except Exception:  # a broken URLconf is Django's own check to report
+        return False
+    return True
+
+
+@checks.register(checks.Tags.urls)
+def check_sdk_write_keys(app_configs=None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """SDK endpoints routed without ``WRITE_KEYS`` refuse every request (401)."""
+    keys = engagement_settings.WRITE_KEYS
+    if keys and isinstance(keys, dict):
+        return []
+    if not _sdk_endpoints_routed():
+        return []
+    return [
+        checks.Warning(
+            "The SDK endpoints (segment/, posthog/) are routed but ENGAGEMENT['WRITE_KEYS'] "
+            "is empty: they answer 401 to every request.",
+            hint='Set WRITE_KEYS, e.g. {"wk_abc": {"source": "web"}} (docs/guide/sdks.md).',
+            id="django_engagement.W004",
+        )
     ]
 
 

@@ -62,6 +62,15 @@ DEFAULTS: dict[str, Any] = {
     "ANONYMIZE_IP": True,
     "INGEST_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "INGEST_THROTTLE_RATE": "120/min",
+    # SDK endpoints (Segment, RudderStack, PostHog): docs/guide/sdks.md
+    "WRITE_KEYS": {},
+    "SDK_USER_FIELD": "pk",
+    "SDK_USER_RESOLVER": "django_engagement.services.sdk.resolve_users",
+    "SDK_EVENT_TYPE_NORMALIZER": "django_engagement.services.sdk.normalize_event_type",
+    "SDK_MAX_MESSAGE_SIZE": 32 * 1024,
+    "SDK_MAX_REQUEST_SIZE": 5 * 1024 * 1024,
+    "SDK_LIVE_WINDOW": 86400,
+    "SDK_CORS_ORIGINS": [],
     # Retention
     "EVENT_RETENTION_DAYS": 90,
     "FEED_RETENTION": DEFAULT_FEED_RETENTION,

@@ -9,6 +9,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .api import feed, ingest, reports, root
+from .api.sdk import posthog, segment
 
 app_name = "django_engagement"
 
@@ -34,4 +35,45 @@ urlpatterns = [
         "reports/dashboard/", reports.DashboardView.as_view(), name="engagement-reports-dashboard"
     ),
     *router.urls,
+]
+
+# SDK wire protocols (docs/guide/sdks.md): Segment/RudderStack under segment/, PostHog
+# under posthog/. Names: engagement-sdk-<protocol>-<path>.
+urlpatterns += [
+    path(
+        "segment/v1/batch", segment.SegmentBatchView.as_view(), name="engagement-sdk-segment-batch"
+    ),
+    path("segment/v1/b", segment.SegmentBatchView.as_view(), name="engagement-sdk-segment-b"),
+    *(
+        path(
+            f"segment/v1/{name}",
+            segment.SegmentMessageView.as_view(message_type=message_type),
+            name=f"engagement-sdk-segment-{name}",
+        )
+        for name, message_type in [
+            *((t, t) for t in segment.TYPES),
+            *segment.SHORT_PATHS.items(),
+        ]
+    ),
+    *(
+        path(route, posthog.PostHogCaptureView.as_view(), name=f"engagement-sdk-posthog-{name}")
+        for name, route in [
+            ("batch", "posthog/batch/"),
+            ("e", "posthog/e/"),
+            ("i-v0-e", "posthog/i/v0/e/"),
+            ("capture", "posthog/capture/"),
+            ("track", "posthog/track/"),
+        ]
+    ),
+    path("posthog/flags/", posthog.PostHogFlagsView.as_view(), name="engagement-sdk-posthog-flags"),
+    path(
+        "posthog/array/<str:token>/config.js",
+        posthog.PostHogConfigScriptView.as_view(),
+        name="engagement-sdk-posthog-config-js",
+    ),
+    path(
+        "posthog/array/<str:token>/config",
+        posthog.PostHogConfigView.as_view(),
+        name="engagement-sdk-posthog-config",
+    ),
 ]

@@ -37,6 +37,8 @@ ENGAGEMENT = {
     "TARGET_NAME_FIELD": "name",
     "TARGET_GROUP_FIELD": "club__name",
     "TARGET_PARTICIPANTS": "members",
+    # The SDK endpoints are routed (tests/urls.py); without a key check W004 warns.
+    "WRITE_KEYS": {"wk_test": {"source": "web"}},
 }
 
 MIDDLEWARE = [

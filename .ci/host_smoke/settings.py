@@ -72,4 +72,5 @@ ENGAGEMENT = {
     "TARGET_GROUP_FIELD": "venue__city",
     "TARGET_PARTICIPANTS": "attendees",
     "MILESTONES": [2],
+    "WRITE_KEYS": {"wk_smoke": {"source": "web"}},  # else check W004 (SDK endpoints) warns
 }

@@ -58,6 +58,7 @@ EVENT_KEYS = frozenset(
         "idempotency_key",
         "ip_address",
         "user_agent",
+        "fan_out",
     }
 )
 
@@ -178,6 +179,8 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
         ip_address=_clean_ip(spec.get("ip_address")),
         user_agent=(spec.get("user_agent") or "")[:USER_AGENT_MAX_LENGTH],
     )
+    # False for backfilled events (SDK history imports): stored, but no feed items.
+    event._engagement_fan_out = spec.get("fan_out", True)
     user = spec.get("user")
     if isinstance(user, models.Model):
         event.user = user
@@ -295,8 +298,9 @@ def _record(built: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
             results.extend(_store(built[start : start + batch_size]))
         new = [event for event, created in results if created]
         replayed = [event for event, created in results if not created]
-        if new:
-            schedule_fan_out(new)
+        live = [event for event in new if getattr(event, "_engagement_fan_out", True)]
+        if live:
+            schedule_fan_out(live)
         if replayed:
             reschedule_pending(replayed)
         for events, created in ((new, True), (replayed, False)):
@@ -328,7 +332,8 @@ def record_events(events: Iterable[dict[str, Any]]) -> list[AbstractEvent]:
     """Record many events at once: all or nothing, one bulk insert per batch.
 
     Each dict takes ``record_event``'s keywords (except ``request``) plus
-    ``ip_address`` and ``user_agent``. Returns the stored events in input order;
+    ``ip_address``, ``user_agent`` and ``fan_out`` (False: store without feed items,
+    for backfilled history). Returns the stored events in input order;
     an item whose ``idempotency_key`` is already used in its scope (its user, else
     its ``anonymous_id``, else the server's) yields the original event.
     ``ValidationError``/``PayloadTooLarge`` messages start with ``events[<index>]``.

@@ -123,6 +123,9 @@ ENGAGEMENT = {
     "TARGET_PARTICIPANTS": "profiles__user",
     "JOIN_EVENT": "fast_joined",
     "LEAVE_EVENT": "fast_left",
+    # Segment/RudderStack/PostHog SDKs (docs/guide/sdks.md): point them at
+    # /api/engagement/segment or /api/engagement/posthog with this key.
+    "WRITE_KEYS": {env("ENGAGEMENT_WRITE_KEY", default="wk_demo"): {"source": "web"}},
 }
 
 # Celery (example_project/celery.py) is only used when ENGAGEMENT_ASYNC_FEED is on.
