@@ -86,6 +86,8 @@ def test_default_cache_is_shared_by_the_processes_of_one_machine(settings):
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
         "LOCATION": str(settings.BASE_DIR / ".cache"),
     }
+
+
 def test_celery_redelivers_lost_fan_out_within_minutes(settings):
     """A dead worker's message comes back after 15 minutes, not Redis' default hour,
     and beat runs the outbox sweeper (docs/reliability.md)."""
