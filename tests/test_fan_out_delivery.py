@@ -47,7 +47,8 @@ pytestmark = pytest.mark.usefixtures("no_tracking")
 
 @pytest.fixture(autouse=True)
 def async_feed(engagement_settings):
-    engagement_settings.update(ASYNC_FEED=True)
+    # These tests post the join event as a client would; the API reserves it by default.
+    engagement_settings.update(ASYNC_FEED=True, ALLOW_CLIENT_RESERVED_EVENTS=True)
 
 
 @pytest.fixture

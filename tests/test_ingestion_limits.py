@@ -315,8 +315,10 @@ def test_anonymous_id_header_is_decoded_as_utf8(api_client):
 
 
 def test_idempotency_key_header_is_decoded_as_utf8(api_client):
-    first = post_raw(api_client, '{"event_type": "x"}', HTTP_IDEMPOTENCY_KEY=wire("clé-1"))
-    again = post_raw(api_client, '{"event_type": "x"}', HTTP_IDEMPOTENCY_KEY=wire("clé-1"))
+    # Keys are scoped per client: an anonymous client names itself with an anonymous id.
+    body = '{"event_type": "x", "anonymous_id": "a1"}'
+    first = post_raw(api_client, body, HTTP_IDEMPOTENCY_KEY=wire("clé-1"))
+    again = post_raw(api_client, body, HTTP_IDEMPOTENCY_KEY=wire("clé-1"))
 
     assert (first.status_code, again.status_code) == (201, 201)
     assert again["Idempotent-Replayed"] == "true"
