@@ -74,3 +74,11 @@ ENGAGEMENT = {
     "MILESTONES": [2],
     "WRITE_KEYS": {"wk_smoke": {"source": "web"}},  # else check W004 (SDK endpoints) warns
 }
+
+# A cache every worker process of the host shares, so the ingestion throttle holds (W003).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": os.path.join(os.path.dirname(os.path.abspath(__file__)), ".cache"),
+    }
+}
