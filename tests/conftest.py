@@ -164,3 +164,13 @@ def campaign(db):
     from tests.testapp.models import Campaign, Club
 
     return Campaign.objects.create(name="Great Lent", club=Club.objects.create(name="St. Mary"))
+
+
+@pytest.fixture
+def fresh_throttle():
+    """Fresh throttle history (the default cache) before and after the test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

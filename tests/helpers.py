@@ -26,6 +26,15 @@ def feed():
     return get_feed_model()._default_manager
 
 
+def post_raw(client: Any, raw: str | bytes, content_type: str = "application/json", **extra: Any):
+    """POST ``raw`` to ``events/`` exactly as given (the parser must see the client's text)."""
+    from django.urls import reverse
+
+    body = raw.encode() if isinstance(raw, str) else raw
+    url = reverse("django_engagement:engagement-events")
+    return client.generic("POST", url, body, content_type=content_type, **extra)
+
+
 def command_output(name: str, *args, tty: bool = False) -> str:
     """Run management command ``name`` and return its stdout; ``tty`` makes it a terminal."""
     out = io.StringIO()

@@ -8,7 +8,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -16,27 +15,15 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from django_engagement.models import get_event_model
-from tests.helpers import events
+from tests.helpers import events, post_raw
 
 URL = reverse("django_engagement:engagement-events")
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle():
-    """Fresh throttle history for every test."""
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking", "fresh_throttle")]
 
 
 def post(client, body, **extra):
     return client.post(URL, body, format="json", **extra)
-
-
-def post_raw(client, raw: bytes, content_type="application/json", **extra):
-    return client.generic("POST", URL, raw, content_type=content_type, **extra)
 
 
 # Single events

@@ -9,31 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from django_engagement import record_event
 from django_engagement.validators import UnstorableValue
-from tests.helpers import events, feed
+from tests.helpers import events, feed, post_raw
 
 URL = reverse("django_engagement:engagement-events")
 FEED_URL = reverse("django_engagement:engagement-activity-feed-list")
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def post_raw(client: APIClient, raw: str | bytes, **extra):
-    body = raw.encode() if isinstance(raw, str) else raw
-    return client.generic("POST", URL, body, content_type="application/json", **extra)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking", "fresh_throttle")]
 
 
 # JSON bodies written by hand: json.dumps cannot produce a lone surrogate's escape
