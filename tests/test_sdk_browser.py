@@ -199,6 +199,49 @@ def test_analytics_next(page, live_server, static_server, user_factory):
     assert_browser_rows(user, anonymous_id=anonymous_id, source="web", title="Home")
 
 
+def test_analytics_next_one_request_per_call(page, live_server, static_server, user_factory):
+    """analytics.js's default delivery: each call its own request to /t, /p or /i."""
+    user = user_factory(username="browser-user")
+    failed = fail_first_delivery(page, "**/segment/v1/t", "Order Completed")
+    page.goto(f"{static_server}/segment.html")
+    api_host = f"{urlsplit(live_server.url).netloc}/api/engagement/segment/v1"
+    anonymous_id = page.evaluate(
+        """async ([apiHost, cdnURL, userId]) => {
+            const settings = {integrations: {"Segment.io": {
+                apiKey: "wk_ios", apiHost, protocol: "http",
+            }}};
+            const [analytics] = await AnalyticsNext.AnalyticsBrowser.load(
+                {writeKey: "wk_ios", cdnSettings: settings, cdnURL}
+            );
+            await analytics.track("Order Completed", {total: 30});
+            await analytics.page("Home", {path: "/home"});
+            await analytics.identify(userId, {plan: "pro"});
+            await analytics.track("Signed Up");
+            return analytics.user().anonymousId();
+        }""",
+        [api_host, static_server, str(user.pk)],
+    )
+    wait_for_rows(page, 4)
+    assert failed == [200]  # stored, answered 500, retried: still one row
+    paths = Counter(
+        urlsplit(url).path.rsplit("/", 1)[-1]
+        for url in page.requested
+        if "/segment/v1/" in url
+    )
+    assert paths["b"] == 0
+    assert paths["p"] == 1 and paths["i"] == 1
+    assert paths["t"] == 3  # two tracks, one of them delivered twice
+    assert_only_loopback(page)
+    events = {event.event_type: event for event in get_event_model().objects.all()}
+    assert sorted(events) == ["identify", "order_completed", "page_view", "signed_up"]
+    assert get_event_model().objects.count() == 4
+    assert {event.user_id for event in events.values()} == {user.pk}
+    assert {event.anonymous_id for event in events.values()} == {anonymous_id}
+    assert {event.source for event in events.values()} == {"ios"}
+    assert events["order_completed"].data == {"total": 30}
+    assert events["page_view"].title == "Home"
+
+
 def test_posthog_js(page, live_server, static_server, user_factory):
     user = user_factory(username="browser-user")
     failed = fail_first_delivery(page, "**/posthog/e/**", '"n":0')
