@@ -26,9 +26,8 @@ from django.db import models, transaction
 from django.db.models import Count
 from django.db.models.signals import m2m_changed, post_save, pre_save
 
-from .checks import resolve_lookup
 from .conf import engagement_settings
-from .models import get_target_model
+from .models import get_target_model, resolve_lookup
 from .services.events import record_event, record_events, store_events
 from .services.feed import MILESTONE_EVENT, TARGET_CREATED_EVENT
 from .signals import milestone_reached

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -21,12 +22,13 @@ from rest_framework import serializers
 
 from .. import validators
 from ..conf import engagement_settings
+from ..models import AbstractActivityFeedItem
 from ..receivers import LOGIN_EVENT, LOGOUT_EVENT, SIGNUP_EVENT, TARGET_UPDATED_EVENT
 from ..services.feed import (
     MILESTONE_EVENT,
     TARGET_CREATED_EVENT,
     TARGET_STARTED_EVENT,
-    serialize_feed_item,
+    stored_target_id,
 )
 from .schema import extend_schema_field
 
@@ -234,8 +236,42 @@ class TargetIdField(serializers.ReadOnlyField):
     """The target's primary key: a number for integer keys, a string otherwise (UUID)."""
 
 
+def _content_type(item: AbstractActivityFeedItem) -> ContentType | None:
+    """The item's target content type, from the loaded relation or Django's cache (no query)."""
+    if item.target_content_type_id is None:
+        return None
+    field = type(item)._meta.get_field("target_content_type")
+    if field.is_cached(item):
+        return item.target_content_type
+    return ContentType.objects.get_for_id(item.target_content_type_id)
+
+
+def serialize_feed_item(item: AbstractActivityFeedItem) -> dict[str, Any]:
+    """One feed item as the API's JSON; no query of its own (content types are cached).
+
+    Timestamps go through DRF's ``DateTimeField``, so ``REST_FRAMEWORK["DATETIME_FORMAT"]``
+    applies as it does to every other DRF response.
+    """
+    content_type = _content_type(item)
+    timestamp = serializers.DateTimeField()
+    return {
+        "id": item.pk,
+        "activity_type": item.activity_type,
+        "activity_type_display": item.activity_type_display,
+        "title": item.title,
+        "description": item.description,
+        "is_read": item.is_read,
+        "read_at": None if item.read_at is None else timestamp.to_representation(item.read_at),
+        "created_at": timestamp.to_representation(item.created_at),
+        "age_display": item.age_display,
+        "data": item.data,
+        "target_type": (f"{content_type.app_label}.{content_type.model}" if content_type else None),
+        "target_id": stored_target_id(content_type, item.target_object_id),
+    }
+
+
 class FeedItemSerializer(serializers.Serializer):
-    """Seed 004's feed item; the dict itself comes from ``serialize_feed_item``."""
+    """A feed item of the API; the dict itself comes from ``serialize_feed_item``."""
 
     id = serializers.IntegerField(read_only=True)
     activity_type = serializers.CharField(read_only=True)

@@ -43,6 +43,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from ..models import get_event_model, get_feed_model
+
 # Speed matters more than the last few percent of size: archiving runs inside
 # the delete loop and level 6 is about twice as slow as level 1 on JSON rows.
 COMPRESS_LEVEL = 3
@@ -439,8 +441,6 @@ def restore_archive(location: str | os.PathLike[str], *, batch_size: int = 2000)
     An incomplete archive is restored up to its last complete member, then
     ``TruncatedArchiveError`` is raised with ``restored`` set.
     """
-    from ..models import get_event_model, get_feed_model
-
     Feed = get_feed_model()
     datetime_fields = [
         field.attname

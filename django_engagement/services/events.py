@@ -40,6 +40,7 @@ from ..validators import (
     validate_storable_json,
     validate_storable_text,
 )
+from .feed import feed_rule_table, reschedule_pending, schedule_fan_out
 
 USER_AGENT_MAX_LENGTH = 512
 
@@ -279,8 +280,6 @@ def _store(events: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
 
 def _record(built: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
     """Store validated events in batches in one transaction, fan out, signal after commit."""
-    from .feed import feed_rule_table, reschedule_pending, schedule_fan_out
-
     Event = type(built[0])
 
     batch_size = engagement_settings.MAX_BATCH_SIZE

@@ -38,7 +38,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 
 from ..conf import engagement_settings
-from ..models import get_event_model
+from ..models import get_event_model, resolve_lookup
 from .events import store_events
 
 PAGE_EVENT = "page_view"
@@ -100,8 +100,6 @@ def resolve_users(ids: Iterable[str]) -> dict[str, Any]:
 
     One query. Ids the field cannot hold (``"anon-1"`` for an integer pk) match no one.
     """
-    from ..checks import resolve_lookup
-
     User = get_user_model()
     lookup = engagement_settings.SDK_USER_FIELD
     target = User._meta.pk if lookup == "pk" else resolve_lookup(User, lookup)[-1]
