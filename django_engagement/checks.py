@@ -27,7 +27,7 @@ ON_USER_DELETE_CHOICES = ("delete", "anonymize")
 def _model_setting_errors() -> list[checks.CheckMessage]:
     from .models import AbstractActivityFeedItem, AbstractEvent  # after the app registry
 
-    errors = []
+    errors: list[checks.CheckMessage] = []
     bases = {"EVENT_MODEL": AbstractEvent, "FEED_MODEL": AbstractActivityFeedItem}
     for attr, base in bases.items():
         setting_name = MODEL_SETTINGS[attr][0]
@@ -142,7 +142,7 @@ def _is_valid_rate(rate: Any) -> bool:
 
 
 def _value_errors() -> list[checks.CheckMessage]:
-    errors = []
+    errors: list[checks.CheckMessage] = []
     retention = {
         "EVENT_RETENTION_DAYS": engagement_settings.EVENT_RETENTION_DAYS,
         "FEED_RETENTION_DEFAULT": engagement_settings.FEED_RETENTION_DEFAULT,
@@ -216,7 +216,7 @@ def _feed_rule_errors() -> list[checks.CheckMessage]:
 
 
 def _optional_dependency_errors() -> list[checks.CheckMessage]:
-    errors = []
+    errors: list[checks.CheckMessage] = []
     if engagement_settings.ASYNC_FEED and importlib.util.find_spec("celery") is None:
         errors.append(
             checks.Error(

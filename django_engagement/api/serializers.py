@@ -48,7 +48,7 @@ PAYLOAD_TOO_LARGE = "payload_too_large"
 UNKNOWN_FIELD_HINTS = {"data": _("Unknown field; send the event data as 'payload'.")}
 
 
-class StrictFieldsMixin:
+class StrictFieldsMixin(serializers.Serializer):
     """Reject keys that are not declared fields, each one named in the errors."""
 
     def to_internal_value(self, data: Any) -> Any:
@@ -131,7 +131,7 @@ class EventInSerializer(StrictFieldsMixin, serializers.Serializer):
         trim_whitespace=False,
         help_text=_("Code matching EVENT_TYPES (default: ^[a-z][a-z0-9_.:-]{0,63}$)."),
     )
-    source = StrictCharField(
+    source = StrictCharField(  # type: ignore[assignment]  # a field named like Field.source
         max_length=16, default="web", help_text=_("One of SOURCES; defaults to 'web'.")
     )
     payload = PayloadField(
@@ -282,7 +282,7 @@ class FeedItemSerializer(serializers.Serializer):
     read_at = serializers.DateTimeField(read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
     age_display = serializers.CharField(read_only=True, help_text=_("e.g. '2h ago'."))
-    data = serializers.DictField(read_only=True)
+    data = serializers.DictField(read_only=True)  # type: ignore[assignment]  # named like .data
     target_type = serializers.CharField(
         read_only=True, allow_null=True, help_text=_("'app_label.model' of the target.")
     )

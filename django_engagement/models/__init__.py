@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
@@ -44,12 +44,17 @@ def _get_model(setting_name: str, value: str) -> type[models.Model]:
 
 def get_event_model() -> type[AbstractEvent]:
     """Return the event model that is active in this project."""
-    return _get_model("ENGAGEMENT_EVENT_MODEL", engagement_settings.EVENT_MODEL)
+    return cast(
+        type[AbstractEvent], _get_model("ENGAGEMENT_EVENT_MODEL", engagement_settings.EVENT_MODEL)
+    )
 
 
 def get_feed_model() -> type[AbstractActivityFeedItem]:
     """Return the activity feed model that is active in this project."""
-    return _get_model("ENGAGEMENT_FEED_MODEL", engagement_settings.FEED_MODEL)
+    return cast(
+        type[AbstractActivityFeedItem],
+        _get_model("ENGAGEMENT_FEED_MODEL", engagement_settings.FEED_MODEL),
+    )
 
 
 def get_target_model() -> type[models.Model] | None:

@@ -22,6 +22,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -114,9 +115,9 @@ def request_context(request: Any) -> dict[str, Any]:
     }
 
 
-def _check_length(Event: type[AbstractEvent], name: str, value: str) -> None:
-    limit = Event._meta.get_field(name).max_length
-    if value and len(value) > limit:
+def _check_length(Event: type[AbstractEvent], name: str, value: str | None) -> None:
+    limit = Event._meta.get_field(name).max_length  # type: ignore[union-attr]  # a CharField
+    if value and limit is not None and len(value) > limit:
         raise ValidationError(f"{name} is {len(value)} characters long; the limit is {limit}.")
 
 
@@ -125,7 +126,7 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
     unknown = set(spec) - EVENT_KEYS
     if unknown:
         raise ValidationError(f"Unknown event keys: {', '.join(sorted(unknown))}.")
-    event_type = spec.get("event_type")
+    event_type: Any = spec.get("event_type")  # a str once validate_event_type passes
     source = spec.get("source") or AbstractEvent.Source.SERVER
     data = spec.get("data")
     data = {} if data is None else data
@@ -184,7 +185,7 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
     event._engagement_fan_out = spec.get("fan_out", True)
     user = spec.get("user")
     if isinstance(user, models.Model):
-        event.user = user
+        event.user = user  # type: ignore[assignment]  # an instance of AUTH_USER_MODEL
     elif user is not None and getattr(user, "is_authenticated", True):
         # A user id; an AnonymousUser (request.user of a visitor) records no user.
         # Cast like the column, so "5" and 5 are one idempotency scope.
@@ -248,10 +249,10 @@ def _store(events: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
             manager.bulk_create(events)
         return [(event, True) for event in events]
 
-    def scoped_key(event: AbstractEvent) -> tuple[tuple[str, Any], str]:
+    def scoped_key(event: AbstractEvent) -> tuple[tuple[str, Any], str | None]:
         return (idempotency_scope(event), event.idempotency_key)
 
-    first_by_key: dict[tuple[tuple[str, Any], str], AbstractEvent] = {}
+    first_by_key: dict[tuple[tuple[str, Any], str | None], AbstractEvent] = {}
     to_insert = []
     for event in events:
         if event.idempotency_key is None:
@@ -305,9 +306,7 @@ def _record(built: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
         for events, created in ((new, True), (replayed, False)):
             if events:
                 transaction.on_commit(
-                    lambda events=events, created=created: event_recorded.send(
-                        sender=Event, events=events, created=created
-                    )
+                    partial(event_recorded.send, sender=Event, events=events, created=created)
                 )
     return results
 

@@ -166,7 +166,7 @@ def participants_at(target: models.Model | None, when: datetime) -> models.Query
     subquery-annotated SELECT, so ``notify`` still writes with one statement.
     """
     current = participants_queryset(target)
-    if current is None:
+    if current is None or target is None:
         return None
     join, leave = engagement_settings.JOIN_EVENT, engagement_settings.LEAVE_EVENT
     history = (

@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -175,7 +175,7 @@ def _parse_time(value: Any, name: str) -> datetime | None:
     parsed = parse_datetime(value) if isinstance(value, str) else None
     if parsed is None:
         raise ValidationError(f"{name} is not an ISO 8601 date-time: {value!r}.")
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.utc)
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
 def happened_at(message: _Message, batch: SdkBatch) -> datetime:
@@ -199,7 +199,9 @@ def _segment_message(message: dict[str, Any]) -> _Message:
     kind = message.get("type")
     if kind not in SEGMENT_TYPES:
         raise ValidationError(f"type must be one of {', '.join(SEGMENT_TYPES)}, got {kind!r}.")
-    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    context = message.get("context")
+    if not isinstance(context, dict):
+        context = {}
     user_ref = _text(message.get("userId"))
     anonymous_id = _text(message.get("anonymousId"))
     title = ""
