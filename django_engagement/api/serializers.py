@@ -24,6 +24,7 @@ from .. import validators
 from ..conf import engagement_settings
 from ..models import AbstractActivityFeedItem
 from ..receivers import LOGIN_EVENT, LOGOUT_EVENT, SIGNUP_EVENT, TARGET_UPDATED_EVENT
+from ..services.events import column_limit
 from ..services.feed import (
     MILESTONE_EVENT,
     TARGET_CREATED_EVENT,
@@ -40,8 +41,6 @@ MAX_MARK_READ_IDS = 1000
 MAX_FEED_ITEM_ID = 2**63 - 1
 #: How far in the future a client clock may put an event.
 MAX_CLOCK_SKEW = timedelta(days=1)
-#: Longest ``anonymous_id`` / ``idempotency_key`` (the model columns' length).
-ID_MAX_LENGTH = 128
 #: Error code of an oversize payload; the ingestion view answers 413 for it.
 PAYLOAD_TOO_LARGE = "payload_too_large"
 
@@ -126,25 +125,28 @@ class PayloadField(serializers.DictField):
 class EventInSerializer(StrictFieldsMixin, serializers.Serializer):
     """One client event. ``payload`` is stored as the event's ``data``."""
 
+    # Limits are the active event model's columns (read once, at import: after the registry).
     event_type = StrictCharField(
-        max_length=64,
+        max_length=column_limit("event_type"),
         trim_whitespace=False,
         help_text=_("Code matching EVENT_TYPES (default: ^[a-z][a-z0-9_.:-]{0,63}$)."),
     )
     source = StrictCharField(  # type: ignore[assignment]  # a field named like Field.source
-        max_length=16, default="web", help_text=_("One of SOURCES; defaults to 'web'.")
+        max_length=column_limit("source"),
+        default="web",
+        help_text=_("One of SOURCES; defaults to 'web'."),
     )
     payload = PayloadField(
         default=dict, help_text=_("JSON object of at most MAX_EVENT_SIZE bytes (compact UTF-8).")
     )
     anonymous_id = StrictCharField(
-        max_length=ID_MAX_LENGTH,
+        max_length=column_limit("anonymous_id"),
         required=False,
         allow_blank=True,
         help_text=_("Client-generated id; the X-Client-ANON-ID header is the alternative."),
     )
     idempotency_key = StrictCharField(
-        max_length=ID_MAX_LENGTH,
+        max_length=column_limit("idempotency_key"),
         required=False,
         help_text=_("A retry with the same key stores nothing and returns the original event."),
     )

@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -42,8 +42,6 @@ from ..validators import (
     validate_storable_text,
 )
 from .feed import feed_rule_table, reschedule_pending, schedule_fan_out
-
-USER_AGENT_MAX_LENGTH = 512
 
 # Keys a ``record_events`` item may have: record_event's keywords minus ``request``.
 EVENT_KEYS = frozenset(
@@ -63,6 +61,18 @@ EVENT_KEYS = frozenset(
         "fan_out",
     }
 )
+
+
+def column_limit(name: str) -> int:
+    """``max_length`` of the active event model's text column ``name``: limits come from the model.
+
+    A swapped event model with wider (or narrower) columns moves every check with it:
+    the API's field limits, the services' length checks and the user-agent cut.
+    """
+    limit = get_event_model()._meta.get_field(name).max_length  # type: ignore[union-attr]  # a CharField
+    if limit is None:
+        raise ImproperlyConfigured(f"The event model's {name!r} field has no max_length.")
+    return limit
 
 
 def anonymize_ip(ip: str) -> str:
@@ -111,13 +121,13 @@ def request_context(request: Any) -> dict[str, Any]:
         "ip_address": _clean_ip(request.META.get("REMOTE_ADDR")),
         "user_agent": utf8_header(request.META.get("HTTP_USER_AGENT", ""), "replace").replace(
             "\x00", ""
-        )[:USER_AGENT_MAX_LENGTH],
+        )[: column_limit("user_agent")],
     }
 
 
-def _check_length(Event: type[AbstractEvent], name: str, value: str | None) -> None:
-    limit = Event._meta.get_field(name).max_length  # type: ignore[union-attr]  # a CharField
-    if value and limit is not None and len(value) > limit:
+def _check_length(name: str, value: str | None) -> None:
+    limit = column_limit(name)
+    if value and len(value) > limit:
         raise ValidationError(f"{name} is {len(value)} characters long; the limit is {limit}.")
 
 
@@ -146,7 +156,7 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
         ("title", title),
         ("idempotency_key", idempotency_key),
     ):
-        _check_length(Event, name, value)
+        _check_length(name, value)
     for name, value in (
         ("anonymous_id", anonymous_id),
         ("title", title),
@@ -179,7 +189,7 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
         created_at=timestamp,
         idempotency_key=idempotency_key,
         ip_address=_clean_ip(spec.get("ip_address")),
-        user_agent=(spec.get("user_agent") or "")[:USER_AGENT_MAX_LENGTH],
+        user_agent=(spec.get("user_agent") or "")[: column_limit("user_agent")],
     )
     # False for backfilled events (SDK history imports): stored, but no feed items.
     event._engagement_fan_out = spec.get("fan_out", True)

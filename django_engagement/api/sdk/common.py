@@ -24,7 +24,7 @@ from rest_framework.utils.json import strict_constant
 from rest_framework.views import APIView
 
 from ...conf import engagement_settings
-from ...services.events import USER_AGENT_MAX_LENGTH
+from ...services.events import column_limit
 from ...services.sdk import MessageTooLarge, SdkBatch
 from ...validators import PayloadTooLarge
 
@@ -262,7 +262,7 @@ class SdkView(APIView):
         return SdkBatch(
             source=options.get("source", "web"),
             ip_address=request.META.get("REMOTE_ADDR"),
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH],
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[: column_limit("user_agent")],
             sent_at=sent_at,
             body_size=body_size,
             historical=bool(historical),
