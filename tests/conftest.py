@@ -11,6 +11,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from django_engagement.conf import engagement_settings as _engagement_settings
+from tests.factories import UserFactory
 
 REQUIRE_SERVICES = os.environ.get("ENGAGEMENT_REQUIRE_SERVICES") == "1"
 
@@ -113,16 +114,10 @@ def eager_app():
 
 
 @pytest.fixture
-def user_factory(db, django_user_model):
-    counter = iter(range(1, 1_000_000))
-
-    def make(**fields):
-        number = next(counter)
-        fields.setdefault("username", f"user{number}")
-        fields.setdefault("email", f"user{number}@example.com")
-        return django_user_model.objects.create_user(password="pw", **fields)
-
-    return make
+def user_factory(db):
+    """``UserFactory`` with its numbering restarted: each test's users are user1, user2, ..."""
+    UserFactory.reset_sequence(1)
+    return UserFactory
 
 
 @pytest.fixture
