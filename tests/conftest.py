@@ -5,7 +5,7 @@ under a plain run and skip with a reason; ENGAGEMENT_REQUIRE_SERVICES=1 (set by
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rest_framework.test import APIClient
@@ -159,6 +159,22 @@ def campaign(db):
     from tests.testapp.models import Campaign, Club
 
     return Campaign.objects.create(name="Great Lent", club=Club.objects.create(name="St. Mary"))
+
+
+@pytest.fixture
+def expired_items(user, no_tracking):
+    """Five milestone items 400 days old (past every retention) and one recent one."""
+    from django_engagement.models import get_feed_model
+
+    Feed = get_feed_model()
+    old = datetime.now(UTC) - timedelta(days=400)
+    return Feed.objects.bulk_create(
+        [
+            Feed(user=user, activity_type="milestone", title=f"m{n}", created_at=old, data={"n": n})
+            for n in range(5)
+        ]
+        + [Feed(user=user, activity_type="milestone", title="recent")]
+    )
 
 
 @pytest.fixture

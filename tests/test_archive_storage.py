@@ -9,12 +9,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from datetime import timedelta
 
 import pytest
 from django.core.files.storage import FileSystemStorage
 from django.core.management import CommandError, call_command
-from django.utils import timezone
 
 from django_engagement.models import get_feed_model
 from django_engagement.services.archive import (
@@ -31,19 +29,6 @@ pytestmark = pytest.mark.django_db
 
 def storages_with(settings, **aliases: dict) -> None:
     settings.STORAGES = {**settings.STORAGES, **aliases}
-
-
-@pytest.fixture
-def expired_items(user, no_tracking):
-    Feed = get_feed_model()
-    old = timezone.now() - timedelta(days=400)
-    return Feed.objects.bulk_create(
-        [
-            Feed(user=user, activity_type="milestone", title=f"m{n}", created_at=old, data={"n": n})
-            for n in range(5)
-        ]
-        + [Feed(user=user, activity_type="milestone", title="recent")]
-    )
 
 
 @pytest.fixture
