@@ -30,9 +30,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 
 from django_engagement import notify, record_event, record_events
+from django_engagement.api.serializers import serialize_feed_item
 from django_engagement.conf import DEFAULTS
 from django_engagement.models import get_event_model, get_feed_model
-from django_engagement.services.feed import serialize_feed_item
 from tests.testapp.models import Course
 
 PREFIX = "trkbench_"

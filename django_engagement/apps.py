@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.util import find_spec
 from typing import Any
 
 from django.apps import AppConfig
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from .checks import missing_app_error  # also registers the system checks
+from .conf import MODEL_SETTINGS
+from .signals import fan_out_requested
 
 CONTENTTYPES = "django.contrib.contenttypes"
 
@@ -37,26 +43,22 @@ class EngagementConfig(AppConfig):
         super().__init__(app_name, app_module)
         # Without contenttypes, loading the models fails with Django's RuntimeError about
         # ContentType; say what to fix instead (the E015 check cannot run that early).
-        from django.conf import settings
-
         if not lists_app(settings.INSTALLED_APPS, CONTENTTYPES):
-            from .checks import missing_app_error
-
             error = missing_app_error(CONTENTTYPES)
             raise ImproperlyConfigured(f"{error.msg} {error.hint} ({error.id})")
 
     def ready(self) -> None:
-        from django.conf import settings
-
-        from .conf import MODEL_SETTINGS
-
         # Like AUTH_USER_MODEL, the swappable settings always exist, so migrations
         # (ours and hosts') can refer to settings.ENGAGEMENT_EVENT_MODEL.
         for setting_name, default in MODEL_SETTINGS.values():
             if default and not hasattr(settings, setting_name):
                 setattr(settings, setting_name, default)
 
-        from . import checks  # noqa: F401  (registers the system checks)
+        # Both import the models, which exist only once the app registry is ready.
         from .receivers import connect_receivers
 
         connect_receivers()
+        if find_spec("celery") is not None:
+            from .tasks import queue_fan_out  # the [celery] extra is optional
+
+            fan_out_requested.connect(queue_fan_out, dispatch_uid="django_engagement.queue_fan_out")

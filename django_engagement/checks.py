@@ -14,33 +14,20 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
-from django.db import models
 
 from .conf import DEFAULTS, MODEL_SETTINGS, SETTINGS_NAME, engagement_settings
 
 ON_USER_DELETE_CHOICES = ("delete", "anonymize")
 
 
-def resolve_lookup(model: type[models.Model], path: str) -> list[Any]:
-    """Walk a ``a__b__c`` lookup from ``model`` and return the fields it crosses.
-
-    Raises ``FieldDoesNotExist`` naming the first part that does not resolve.
-    """
-    fields = []
-    current = model
-    for part in path.split("__"):
-        if current is None:
-            raise FieldDoesNotExist(f"{part!r} follows a field that is not a relation")
-        field = current._meta.get_field(part)
-        fields.append(field)
-        current = field.related_model if field.is_relation else None
-    return fields
+# The package's modules are imported inside the check functions: EngagementConfig.__init__
+# imports this module (missing_app_error) before any model can be loaded.
 
 
 def _model_setting_errors() -> list[checks.CheckMessage]:
-    from .models import AbstractActivityFeedItem, AbstractEvent
+    from .models import AbstractActivityFeedItem, AbstractEvent  # after the app registry
 
-    errors = []
+    errors: list[checks.CheckMessage] = []
     bases = {"EVENT_MODEL": AbstractEvent, "FEED_MODEL": AbstractActivityFeedItem}
     for attr, base in bases.items():
         setting_name = MODEL_SETTINGS[attr][0]
@@ -69,6 +56,8 @@ def _model_setting_errors() -> list[checks.CheckMessage]:
 
 
 def _target_errors() -> list[checks.CheckMessage]:
+    from .models import resolve_lookup  # after the app registry
+
     value = engagement_settings.TARGET_MODEL
     target_keys = ("TARGET_PARTICIPANTS", "TARGET_GROUP_FIELD")
     if not value:
@@ -153,7 +142,7 @@ def _is_valid_rate(rate: Any) -> bool:
 
 
 def _value_errors() -> list[checks.CheckMessage]:
-    errors = []
+    errors: list[checks.CheckMessage] = []
     retention = {
         "EVENT_RETENTION_DAYS": engagement_settings.EVENT_RETENTION_DAYS,
         "FEED_RETENTION_DEFAULT": engagement_settings.FEED_RETENTION_DEFAULT,
@@ -211,7 +200,7 @@ def _value_errors() -> list[checks.CheckMessage]:
 
 
 def _feed_rule_errors() -> list[checks.CheckMessage]:
-    from .services.feed import feed_rule_table
+    from .services.feed import feed_rule_table  # after the app registry
 
     try:
         feed_rule_table()
@@ -227,7 +216,7 @@ def _feed_rule_errors() -> list[checks.CheckMessage]:
 
 
 def _optional_dependency_errors() -> list[checks.CheckMessage]:
-    errors = []
+    errors: list[checks.CheckMessage] = []
     if engagement_settings.ASYNC_FEED and importlib.util.find_spec("celery") is None:
         errors.append(
             checks.Error(
@@ -257,7 +246,7 @@ def _throttle_cache_warnings() -> list[checks.CheckMessage]:
     from django.core.cache.backends.dummy import DummyCache
     from django.core.cache.backends.locmem import LocMemCache
 
-    from .api.throttling import throttle_cache
+    from .api.throttling import throttle_cache  # after the app registry
 
     rate = engagement_settings.INGEST_THROTTLE_RATE
     if rate is None or not _is_valid_rate(rate):

@@ -71,3 +71,9 @@ class FeedQuerySet(models.QuerySet):
     def mark_unread(self) -> int:
         """Mark the read items of this queryset unread again; one UPDATE, returns rows changed."""
         return self.read().update(is_read=False, read_at=None)
+
+
+# Manager classes built once at import (what ``as_manager()`` builds), so type checkers see
+# the queryset methods on ``Model.objects``.
+EventManager = models.Manager.from_queryset(EventQuerySet)
+FeedManager = models.Manager.from_queryset(FeedQuerySet)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -26,9 +27,8 @@ from django.db import models, transaction
 from django.db.models import Count
 from django.db.models.signals import m2m_changed, post_save, pre_save
 
-from .checks import resolve_lookup
 from .conf import engagement_settings
-from .models import get_target_model
+from .models import get_target_model, resolve_lookup
 from .services.events import record_event, record_events, store_events
 from .services.feed import MILESTONE_EVENT, TARGET_CREATED_EVENT
 from .signals import milestone_reached
@@ -155,7 +155,7 @@ def membership_relation() -> Membership | None:
         fields = resolve_lookup(Target, path) if Target and path else None
     except (ImproperlyConfigured, FieldDoesNotExist):
         return None  # the system checks report it
-    if not fields or not fields[0].many_to_many:
+    if Target is None or not fields or not fields[0].many_to_many:
         return None
     first = fields[0]
     m2m = first if isinstance(first, models.ManyToManyField) else first.field
@@ -167,12 +167,12 @@ def membership_relation() -> Membership | None:
         member_model = m2m.model
     if member_model is Target:
         return None  # a target-to-target relation has no users on one side
-    through = m2m.remote_field.through
+    through: type[models.Model] = m2m.remote_field.through  # type: ignore[assignment]  # set once models load
     return Membership(
         target_model=Target,
         through=through,
-        target_attname=through._meta.get_field(target_name).attname,
-        member_attname=through._meta.get_field(member_name).attname,
+        target_attname=through._meta.get_field(target_name).attname,  # type: ignore[union-attr]  # a ForeignKey
+        member_attname=through._meta.get_field(member_name).attname,  # type: ignore[union-attr]  # a ForeignKey
         member_model=member_model,
         user_path="__".join(path.split("__")[1:]),
     )
@@ -240,7 +240,7 @@ def _record_membership(
         if target_pk in targets
     )
     if event_type == engagement_settings.JOIN_EVENT:
-        joined = defaultdict(int)
+        joined: defaultdict[Any, int] = defaultdict(int)
         for target_pk, _ in user_pairs:
             joined[target_pk] += 1
         record_milestones(targets, joined)
@@ -313,7 +313,8 @@ def record_milestones(targets: dict[Any, models.Model], joined: dict[Any, int]) 
     for event, created in store_events(specs):
         if created:
             transaction.on_commit(
-                lambda event=event: milestone_reached.send(
+                partial(
+                    milestone_reached.send,
                     sender=Target,
                     target=event.target,
                     threshold=event.data["threshold"],

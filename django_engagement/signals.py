@@ -19,3 +19,7 @@ retention_applied = Signal()
 
 # sender: the target model class; kwargs: target, threshold (int), count (int), event
 milestone_reached = Signal()
+
+# sender: PendingFanOut; kwargs: event_ids (list). Sent after commit when ASYNC_FEED owes a
+# fan-out; the package's receiver (django_engagement.tasks.queue_fan_out) queues the task.
+fan_out_requested = Signal()

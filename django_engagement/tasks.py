@@ -1,8 +1,10 @@
 """Celery tasks (``[celery]`` extra): thin wrappers over the services.
 
-Loaded by Celery's autodiscovery only; nothing in the package imports this
-module eagerly. Tasks take ids, not instances, and are safe to retry: the
-services they call are idempotent.
+Services never import this module: with ``ASYNC_FEED`` they send
+``fan_out_requested`` after commit, and ``queue_fan_out`` (connected in
+``AppConfig.ready()`` when Celery is installed) queues ``fan_out_feed_task``.
+Tasks take ids, not instances, and are safe to retry: the services they call
+are idempotent.
 
 Schedule the maintenance ones with Celery beat, e.g.::
 
@@ -26,6 +28,10 @@ from typing import Any
 
 from celery import shared_task
 
+from .services.aggregation import aggregate_daily
+from .services.feed import fan_out_event_ids, flush_pending_fan_out, populate_feed
+from .services.retention import apply_retention, purge_events
+
 logger = logging.getLogger(__name__)
 
 RETRYING = {
@@ -48,8 +54,6 @@ DELIVERED = {**RETRYING, "reject_on_worker_lost": True}
 @shared_task(**DELIVERED)
 def fan_out_feed_task(event_ids: list[int]) -> int:
     """Create the feed items of stored events (``ASYNC_FEED``); returns how many are new."""
-    from .services.feed import fan_out_event_ids
-
     return fan_out_event_ids(event_ids)
 
 
@@ -60,8 +64,6 @@ def flush_pending_fan_out_task(older_than_seconds: int = 60) -> int:
     The grace period leaves fresh rows to the tasks queued for them. Returns the
     number of feed items created.
     """
-    from .services.feed import flush_pending_fan_out
-
     result = flush_pending_fan_out(older_than=dt.timedelta(seconds=older_than_seconds))
     if result.events:
         logger.info("flush_pending_fan_out: %s", result)
@@ -71,32 +73,33 @@ def flush_pending_fan_out_task(older_than_seconds: int = 60) -> int:
 @shared_task(**RETRYING)
 def populate_feed_task(user_id: int | None = None, days_back: int = 30) -> int:
     """``populate_activity_feeds`` as a task; returns the number of items created."""
-    from .services.feed import populate_feed
-
     return populate_feed(user=user_id, days_back=days_back).created_count
 
 
 @shared_task(**RETRYING)
 def apply_retention_task(**kwargs: Any) -> None:
     """Delete (or archive) feed items past ``FEED_RETENTION``; kwargs go to ``apply_retention``."""
-    from .services.retention import apply_retention
-
     logger.info("apply_retention: %s", apply_retention(**kwargs))
 
 
 @shared_task(**RETRYING)
 def purge_events_task(days: int | None = None) -> None:
     """Delete events older than ``days`` (default ``EVENT_RETENTION_DAYS``)."""
-    from .services.retention import purge_events
-
     logger.info("purge_events: %s", purge_events(days=days))
 
 
 @shared_task(**RETRYING)
 def aggregate_daily_task(date: str | None = None) -> None:
     """Aggregate one day (ISO date string); default: yesterday in ``TIME_ZONE``."""
-    from .services.aggregation import aggregate_daily
-
     # None lets the service pick yesterday in TIME_ZONE, not in an activated time zone.
     day = dt.date.fromisoformat(date) if date else None
     logger.info("aggregate_daily(%s): %s", date, aggregate_daily(day))
+
+
+def queue_fan_out(sender: Any, event_ids: list[Any], **kwargs: Any) -> None:
+    """Receiver of ``fan_out_requested``: queue ``fan_out_feed_task`` (the ASYNC_FEED hand-off).
+
+    A broker error propagates to ``enqueue_fan_out``, which logs it; the outbox
+    keeps the work for ``flush_pending_fan_out_task``.
+    """
+    fan_out_feed_task.delay(event_ids)

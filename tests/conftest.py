@@ -5,12 +5,13 @@ under a plain run and skip with a reason; ENGAGEMENT_REQUIRE_SERVICES=1 (set by
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rest_framework.test import APIClient
 
 from django_engagement.conf import engagement_settings as _engagement_settings
+from tests.factories import UserFactory
 
 REQUIRE_SERVICES = os.environ.get("ENGAGEMENT_REQUIRE_SERVICES") == "1"
 
@@ -113,16 +114,10 @@ def eager_app():
 
 
 @pytest.fixture
-def user_factory(db, django_user_model):
-    counter = iter(range(1, 1_000_000))
-
-    def make(**fields):
-        number = next(counter)
-        fields.setdefault("username", f"user{number}")
-        fields.setdefault("email", f"user{number}@example.com")
-        return django_user_model.objects.create_user(password="pw", **fields)
-
-    return make
+def user_factory(db):
+    """``UserFactory`` with its numbering restarted: each test's users are user1, user2, ..."""
+    UserFactory.reset_sequence(1)
+    return UserFactory
 
 
 @pytest.fixture
@@ -164,6 +159,22 @@ def campaign(db):
     from tests.testapp.models import Campaign, Club
 
     return Campaign.objects.create(name="Great Lent", club=Club.objects.create(name="St. Mary"))
+
+
+@pytest.fixture
+def expired_items(user, no_tracking):
+    """Five milestone items 400 days old (past every retention) and one recent one."""
+    from django_engagement.models import get_feed_model
+
+    Feed = get_feed_model()
+    old = datetime.now(UTC) - timedelta(days=400)
+    return Feed.objects.bulk_create(
+        [
+            Feed(user=user, activity_type="milestone", title=f"m{n}", created_at=old, data={"n": n})
+            for n in range(5)
+        ]
+        + [Feed(user=user, activity_type="milestone", title="recent")]
+    )
 
 
 @pytest.fixture

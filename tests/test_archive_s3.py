@@ -5,11 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import timezone
 
 from django_engagement.models import get_feed_model
 from django_engagement.services import retention
@@ -18,19 +16,6 @@ from django_engagement.services.retention import apply_retention
 from tests.conftest import S3_BUCKET as BUCKET
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def expired_items(user, no_tracking):
-    Feed = get_feed_model()
-    old = timezone.now() - timedelta(days=400)
-    return Feed.objects.bulk_create(
-        [
-            Feed(user=user, activity_type="milestone", title=f"m{n}", created_at=old, data={"n": n})
-            for n in range(5)
-        ]
-        + [Feed(user=user, activity_type="milestone", title="recent")]
-    )
 
 
 def objects(client) -> dict[str, list[dict]]:

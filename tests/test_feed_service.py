@@ -9,15 +9,17 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
+from rest_framework.fields import DateTimeField
 
 from django_engagement import feed_summary, notify, record_event, record_events
+from django_engagement.api.serializers import serialize_feed_item
 from django_engagement.models import get_feed_model
 from django_engagement.services.feed import (
     FeedRule,
     fan_out,
+    json_timestamp,
     mark_read,
     participants_queryset,
-    serialize_feed_item,
 )
 from django_engagement.signals import feed_items_created, feed_items_read
 from tests.helpers import feed
@@ -314,6 +316,16 @@ def test_serialize_feed_item_shape(user, campaign, django_assert_num_queries):
     assert (data[2]["is_read"], data[2]["read_at"]) == (True, "2024-01-15T10:30:00Z")
 
 
+def test_json_timestamp_is_the_api_form(settings):
+    """privacy exports use it; the API's DRF field and it agree on every time zone."""
+    moment = datetime(2024, 1, 15, 10, 30, 5, tzinfo=UTC)
+    assert json_timestamp(None) is None
+    assert json_timestamp(moment) == "2024-01-15T10:30:05Z"
+    settings.TIME_ZONE = "Europe/Athens"
+    assert json_timestamp(moment) == "2024-01-15T12:30:05+02:00"
+    assert json_timestamp(moment) == DateTimeField().to_representation(moment)
+
+
 # -- feed_summary ----------------------------------------------------------------------
 
 
@@ -354,7 +366,11 @@ def test_feed_summary(user, other_user, campaign, django_assert_max_num_queries)
         "devotional_reminder",
         "milestone",
     ]
-    assert [item["title"] for item in summary["recent_activity"]] == [f"item {n}" for n in range(5)]
+    assert [item.title for item in summary["recent_activity"]] == [f"item {n}" for n in range(5)]
+    with django_assert_max_num_queries(0):  # content types came with the items
+        assert serialize_feed_item(summary["recent_activity"][0])["target_type"] == (
+            "testapp.campaign"
+        )
 
 
 EMPTY_SUMMARY = {

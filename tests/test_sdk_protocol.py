@@ -499,3 +499,14 @@ def test_disabled_answers_200_and_stores_nothing(client, keys, engagement_settin
 
 def test_write_keys_fixture_is_the_documented_shape():
     assert all(set(options) <= {"source", "throttle_rate"} for options in WRITE_KEYS.values())
+
+
+def test_a_naive_sdk_timestamp_is_read_as_utc():
+    """Found by mypy: ``timezone.utc`` is gone since Django 5.0 (an AttributeError, a 500)."""
+    from datetime import UTC, datetime
+
+    from django_engagement.services.sdk import _parse_time
+
+    assert _parse_time("2024-01-15T10:30:00", "timestamp") == datetime(
+        2024, 1, 15, 10, 30, tzinfo=UTC
+    )

@@ -47,11 +47,9 @@ def test_fan_out_task_is_idempotent(user, campaign, engagement_settings):
 
 
 def test_fan_out_retries_then_succeeds(eager_app, user, campaign, monkeypatch):
-    from django_engagement.services import feed
-
     event = record_event("page_view", user=user)
     calls = []
-    real = feed.fan_out_event_ids
+    real = tasks.fan_out_event_ids
 
     def flaky(event_ids):
         calls.append(event_ids)
@@ -59,21 +57,19 @@ def test_fan_out_retries_then_succeeds(eager_app, user, campaign, monkeypatch):
             raise ConnectionError("database went away")
         return real(event_ids)
 
-    monkeypatch.setattr(feed, "fan_out_event_ids", flaky)
+    monkeypatch.setattr(tasks, "fan_out_event_ids", flaky)
     assert tasks.fan_out_feed_task.delay([event.pk]).get() == 0
     assert calls == [[event.pk]] * 3
 
 
 def test_fan_out_gives_up_after_three_retries(eager_app, monkeypatch):
-    from django_engagement.services import feed
-
     calls = []
 
     def broken(event_ids):
         calls.append(event_ids)
         raise ConnectionError("down")
 
-    monkeypatch.setattr(feed, "fan_out_event_ids", broken)
+    monkeypatch.setattr(tasks, "fan_out_event_ids", broken)
     result = tasks.fan_out_feed_task.delay([1])
     assert result.failed()
     assert isinstance(result.result, ConnectionError)
@@ -113,14 +109,10 @@ def test_populate_task(user, campaign, engagement_settings):
 
 
 def test_maintenance_tasks_delegate(monkeypatch):
-    from django_engagement.services import aggregation, retention
-
     calls = []
-    monkeypatch.setattr(retention, "apply_retention", lambda **kw: calls.append(("retention", kw)))
-    monkeypatch.setattr(retention, "purge_events", lambda days=None: calls.append(("purge", days)))
-    monkeypatch.setattr(
-        aggregation, "aggregate_daily", lambda day: calls.append(("aggregate", day))
-    )
+    monkeypatch.setattr(tasks, "apply_retention", lambda **kw: calls.append(("retention", kw)))
+    monkeypatch.setattr(tasks, "purge_events", lambda days=None: calls.append(("purge", days)))
+    monkeypatch.setattr(tasks, "aggregate_daily", lambda day: calls.append(("aggregate", day)))
     tasks.apply_retention_task(dry_run=True, activity_type="fast_reminder")
     tasks.purge_events_task()
     tasks.purge_events_task(days=30)

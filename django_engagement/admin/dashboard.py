@@ -18,7 +18,7 @@ from django.contrib.auth import get_permission_codename, get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.urls import NoReverseMatch, URLPattern, URLResolver, path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from ..models import get_event_model, get_target_model
@@ -145,7 +145,7 @@ def install_dashboard(site: AdminSite) -> None:
     def view(request: HttpRequest) -> HttpResponse:
         return dashboard_view(request, site)
 
-    def get_urls_with_dashboard() -> list[URLPattern]:
+    def get_urls_with_dashboard() -> list[URLResolver | URLPattern]:
         dashboard = path(f"{APP_LABEL}/dashboard/", site.admin_view(view), name=URL_NAME)
         return [dashboard, *get_urls()]
 
@@ -159,6 +159,7 @@ def install_dashboard(site: AdminSite) -> None:
                     app["models"].insert(0, _app_list_entry(site))
         return app_list
 
-    site.get_urls = get_urls_with_dashboard
-    site.get_app_list = get_app_list_with_dashboard
-    site._engagement_dashboard_installed = True
+    # On the instance, so any AdminSite (a host's subclass too) gets the page without subclassing.
+    site.get_urls = get_urls_with_dashboard  # type: ignore[method-assign]
+    site.get_app_list = get_app_list_with_dashboard  # type: ignore[method-assign]
+    site._engagement_dashboard_installed = True  # type: ignore[attr-defined]

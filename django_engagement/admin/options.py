@@ -9,6 +9,7 @@ changelist page costs the same few queries at any size.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import admin, messages
@@ -22,6 +23,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from ..managers import FeedQuerySet
+from ..models import AbstractActivityFeedItem, AbstractEvent
 from ..services.dashboard import target_names
 from .export import export_events_csv
 from .filters import ActivityTypeListFilter, EventTypeListFilter, SourceListFilter
@@ -36,7 +39,7 @@ def username_lookup() -> str:
 TARGET_NAME_ATTR = "_engagement_target_name"
 
 
-def attach_target_names(rows: list[Model]) -> None:
+def attach_target_names(rows: Sequence[AbstractEvent | AbstractActivityFeedItem]) -> None:
     """Give each row its target's name (``TARGET_NAME_FIELD`` for the target model, else
     ``str()``): one query per target model on the page, never one per row."""
     ids: dict[int, list[str]] = defaultdict(list)
@@ -48,7 +51,8 @@ def attach_target_names(rows: list[Model]) -> None:
         for type_id, object_ids in ids.items()
     }
     for row in rows:
-        name = names.get(row.target_content_type_id, {}).get(row.target_object_id)
+        type_id = row.target_content_type_id
+        name = None if type_id is None else names.get(type_id, {}).get(row.target_object_id)
         setattr(row, TARGET_NAME_ATTR, name)
 
 
@@ -73,7 +77,7 @@ class BigTableAdmin(admin.ModelAdmin):
         return TargetNamesChangeList
 
     @admin.display(description=_("target"), ordering="target_content_type")
-    def target_display(self, obj: Model) -> str:
+    def target_display(self, obj: AbstractEvent | AbstractActivityFeedItem) -> str:
         """The target's name, loaded for the whole page by ``TargetNamesChangeList``.
 
         ``<model verbose name> #<id>`` when the target is gone (or the row was not
@@ -84,10 +88,11 @@ class BigTableAdmin(admin.ModelAdmin):
         name = getattr(obj, TARGET_NAME_ATTR, None)
         if name is not None:
             return name
-        return f"{obj.target_content_type.name} #{obj.target_object_id}"
+        content_type = obj.target_content_type
+        return f"{content_type.name if content_type else '?'} #{obj.target_object_id}"
 
     @admin.display(description=_("target"))
-    def target_link(self, obj: Model) -> str:
+    def target_link(self, obj: AbstractEvent | AbstractActivityFeedItem) -> str:
         """The target itself on the detail page, linked to its admin page when it has one."""
         target = obj.target
         if target is None:
@@ -193,11 +198,11 @@ class ActivityFeedItemAdmin(BigTableAdmin):
         return ("title", "=activity_type", f"^{username_lookup()}")
 
     @admin.action(description=_("Mark selected items as read"), permissions=["change"])
-    def mark_read(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def mark_read(self, request: HttpRequest, queryset: FeedQuerySet) -> None:
         self._report(request, queryset.mark_read(), _("read"))
 
     @admin.action(description=_("Mark selected items as unread"), permissions=["change"])
-    def mark_unread(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def mark_unread(self, request: HttpRequest, queryset: FeedQuerySet) -> None:
         updated = queryset.mark_unread()
         self._report(request, updated, _("unread"))
 

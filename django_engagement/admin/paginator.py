@@ -9,6 +9,8 @@ difference to matter. Filtered querysets and other databases count exactly.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -29,7 +31,7 @@ class EstimatedCountPaginator(Paginator):
 
     def _estimated_count(self) -> int | None:
         """``reltuples`` of the table when the queryset has no WHERE clause on PostgreSQL."""
-        queryset = self.object_list
+        queryset: Any = self.object_list  # a QuerySet when ``query`` exists
         query = getattr(queryset, "query", None)
         if query is None or query.where or query.is_sliced or query.distinct:
             return None

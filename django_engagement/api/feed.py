@@ -82,7 +82,7 @@ class ActivityFeedViewSet(
     )
     @action(detail=False, methods=["get"], url_path="summary")
     def summary(self, request: Request) -> Response:
-        return Response(feed_summary(request.user))
+        return Response(FeedSummarySerializer(feed_summary(request.user)).data)
 
     @extend_schema(
         request=MarkReadSerializer,

@@ -30,7 +30,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from ..conf import engagement_settings
-from ..services.events import request_context, store_events, utf8_header
+from ..services.events import column_limit, request_context, store_events, utf8_header
 from ..validators import unstorable_text_reason
 from .parsers import JSONBodyMixin, max_request_bytes
 from .permissions import ingest_permissions
@@ -42,7 +42,6 @@ from .schema import (
     extend_schema,
 )
 from .serializers import (
-    ID_MAX_LENGTH,
     PAYLOAD_TOO_LARGE,
     BulkEventsSerializer,
     EventCreatedSerializer,
@@ -54,8 +53,8 @@ from .throttling import IngestRateThrottle
 ANON_ID_HEADER = "X-Client-ANON-ID"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-#: Room left in the key column (``ID_MAX_LENGTH``) for the ``:<index>`` suffix of bulk events.
-MAX_IDEMPOTENCY_HEADER_LENGTH = 120
+#: Room left in the key column for the ``:<index>`` suffix of bulk events (``:499``, and more).
+KEY_SUFFIX_ROOM = 8
 
 
 def _has_code(detail: Any, code: str) -> bool:
@@ -158,9 +157,10 @@ class EventIngestView(JSONBodyMixin, APIView):
                 if too_large
                 else status.HTTP_400_BAD_REQUEST,
             )
-        anonymous_id = _header(request, ANON_ID_HEADER, ID_MAX_LENGTH)
+        anonymous_id = _header(request, ANON_ID_HEADER, column_limit("anonymous_id"))
+        key_limit = column_limit("idempotency_key")
         header_key = _header(
-            request, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_HEADER_LENGTH if bulk else ID_MAX_LENGTH
+            request, IDEMPOTENCY_HEADER, key_limit - KEY_SUFFIX_ROOM if bulk else key_limit
         )
         items = serializer.validated_data["events"] if bulk else [serializer.validated_data]
         events = [

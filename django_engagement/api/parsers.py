@@ -18,6 +18,7 @@ into memory before any size check, Django raises ``RequestDataTooBig`` (an HTML
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -28,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -126,8 +127,8 @@ class BoundedJSONParser(BaseParser):
 class JSONBodyMixin:
     """For the package's API views: JSON in and out, bodies bounded before they are read."""
 
-    parser_classes = [BoundedJSONParser]
-    renderer_classes = [JSONRenderer]
+    parser_classes: Sequence[type[BaseParser]] = [BoundedJSONParser]
+    renderer_classes: Sequence[type[BaseRenderer]] = [JSONRenderer]
     #: How the bound is set, quoted in the 413 message.
     body_limit_rule = "DATA_UPLOAD_MAX_MEMORY_SIZE"
 

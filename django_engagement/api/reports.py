@@ -42,7 +42,7 @@ MAX_EXPORT_ROWS = 1_000_000
 CSV_CHUNK_ROWS = 500
 
 
-def validate_day(value: date) -> date:
+def validate_day(value: date) -> None:
     """A 400 for a day whose bounds in TIME_ZONE a datetime cannot hold (9999-12-31 has
     no next midnight; the database compares in UTC)."""
     try:
@@ -50,7 +50,6 @@ def validate_day(value: date) -> date:
             bound.astimezone(UTC)
     except OverflowError:
         raise serializers.ValidationError("Date out of range.") from None
-    return value
 
 
 class DayQuery(serializers.Serializer):
@@ -84,7 +83,8 @@ class TopQuery(serializers.Serializer):
         if "date_from" not in attrs:
             try:
                 first = attrs["date_to"] - timedelta(days=DEFAULT_TOP_DAYS - 1)
-                attrs["date_from"] = validate_day(first)
+                validate_day(first)
+                attrs["date_from"] = first
             except (OverflowError, serializers.ValidationError):
                 raise serializers.ValidationError(
                     {"date_from": "Required: the default window would start out of range."}

@@ -55,7 +55,8 @@ class ApiRootView(APIView):
     )
     def get(self, request: Request) -> Response:
         # The instance namespace, so a host including the URLconf twice gets its own URLs.
-        namespace = request.resolver_match.namespace
+        match = request.resolver_match
+        namespace = match.namespace if match else None
         return Response(
             {
                 key: reverse(f"{namespace}:{name}", request=request)

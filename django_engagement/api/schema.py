@@ -64,12 +64,13 @@ else:
     OpenApiExample = OpenApiParameter = OpenApiResponse = OpenApiTypes = _Inert  # type: ignore[misc, assignment]
     PolymorphicProxySerializer = _Inert  # type: ignore[misc, assignment]
 
-    def extend_schema(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
+    # Inert stand-ins when drf-spectacular is absent: mypy sees its signatures as the originals.
+    def extend_schema(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
         return lambda view: view
 
     extend_schema_view = extend_schema_field = extend_schema  # type: ignore[assignment]
 
-    def inline_serializer(*args: Any, **kwargs: Any) -> None:  # type: ignore[no-redef]
+    def inline_serializer(*args: Any, **kwargs: Any) -> None:  # type: ignore[misc]
         return None
 
 

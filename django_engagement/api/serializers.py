@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -21,12 +22,14 @@ from rest_framework import serializers
 
 from .. import validators
 from ..conf import engagement_settings
+from ..models import AbstractActivityFeedItem
 from ..receivers import LOGIN_EVENT, LOGOUT_EVENT, SIGNUP_EVENT, TARGET_UPDATED_EVENT
+from ..services.events import column_limit
 from ..services.feed import (
     MILESTONE_EVENT,
     TARGET_CREATED_EVENT,
     TARGET_STARTED_EVENT,
-    serialize_feed_item,
+    stored_target_id,
 )
 from .schema import extend_schema_field
 
@@ -38,15 +41,13 @@ MAX_MARK_READ_IDS = 1000
 MAX_FEED_ITEM_ID = 2**63 - 1
 #: How far in the future a client clock may put an event.
 MAX_CLOCK_SKEW = timedelta(days=1)
-#: Longest ``anonymous_id`` / ``idempotency_key`` (the model columns' length).
-ID_MAX_LENGTH = 128
 #: Error code of an oversize payload; the ingestion view answers 413 for it.
 PAYLOAD_TOO_LARGE = "payload_too_large"
 
 UNKNOWN_FIELD_HINTS = {"data": _("Unknown field; send the event data as 'payload'.")}
 
 
-class StrictFieldsMixin:
+class StrictFieldsMixin(serializers.Serializer):
     """Reject keys that are not declared fields, each one named in the errors."""
 
     def to_internal_value(self, data: Any) -> Any:
@@ -124,25 +125,28 @@ class PayloadField(serializers.DictField):
 class EventInSerializer(StrictFieldsMixin, serializers.Serializer):
     """One client event. ``payload`` is stored as the event's ``data``."""
 
+    # Limits are the active event model's columns (read once, at import: after the registry).
     event_type = StrictCharField(
-        max_length=64,
+        max_length=column_limit("event_type"),
         trim_whitespace=False,
         help_text=_("Code matching EVENT_TYPES (default: ^[a-z][a-z0-9_.:-]{0,63}$)."),
     )
-    source = StrictCharField(
-        max_length=16, default="web", help_text=_("One of SOURCES; defaults to 'web'.")
+    source = StrictCharField(  # type: ignore[assignment]  # a field named like Field.source
+        max_length=column_limit("source"),
+        default="web",
+        help_text=_("One of SOURCES; defaults to 'web'."),
     )
     payload = PayloadField(
         default=dict, help_text=_("JSON object of at most MAX_EVENT_SIZE bytes (compact UTF-8).")
     )
     anonymous_id = StrictCharField(
-        max_length=ID_MAX_LENGTH,
+        max_length=column_limit("anonymous_id"),
         required=False,
         allow_blank=True,
         help_text=_("Client-generated id; the X-Client-ANON-ID header is the alternative."),
     )
     idempotency_key = StrictCharField(
-        max_length=ID_MAX_LENGTH,
+        max_length=column_limit("idempotency_key"),
         required=False,
         help_text=_("A retry with the same key stores nothing and returns the original event."),
     )
@@ -234,8 +238,42 @@ class TargetIdField(serializers.ReadOnlyField):
     """The target's primary key: a number for integer keys, a string otherwise (UUID)."""
 
 
+def _content_type(item: AbstractActivityFeedItem) -> ContentType | None:
+    """The item's target content type, from the loaded relation or Django's cache (no query)."""
+    if item.target_content_type_id is None:
+        return None
+    field = type(item)._meta.get_field("target_content_type")
+    if field.is_cached(item):
+        return item.target_content_type
+    return ContentType.objects.get_for_id(item.target_content_type_id)
+
+
+def serialize_feed_item(item: AbstractActivityFeedItem) -> dict[str, Any]:
+    """One feed item as the API's JSON; no query of its own (content types are cached).
+
+    Timestamps go through DRF's ``DateTimeField``, so ``REST_FRAMEWORK["DATETIME_FORMAT"]``
+    applies as it does to every other DRF response.
+    """
+    content_type = _content_type(item)
+    timestamp = serializers.DateTimeField()
+    return {
+        "id": item.pk,
+        "activity_type": item.activity_type,
+        "activity_type_display": item.activity_type_display,
+        "title": item.title,
+        "description": item.description,
+        "is_read": item.is_read,
+        "read_at": None if item.read_at is None else timestamp.to_representation(item.read_at),
+        "created_at": timestamp.to_representation(item.created_at),
+        "age_display": item.age_display,
+        "data": item.data,
+        "target_type": (f"{content_type.app_label}.{content_type.model}" if content_type else None),
+        "target_id": stored_target_id(content_type, item.target_object_id),
+    }
+
+
 class FeedItemSerializer(serializers.Serializer):
-    """Seed 004's feed item; the dict itself comes from ``serialize_feed_item``."""
+    """A feed item of the API; the dict itself comes from ``serialize_feed_item``."""
 
     id = serializers.IntegerField(read_only=True)
     activity_type = serializers.CharField(read_only=True)
@@ -246,7 +284,7 @@ class FeedItemSerializer(serializers.Serializer):
     read_at = serializers.DateTimeField(read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
     age_display = serializers.CharField(read_only=True, help_text=_("e.g. '2h ago'."))
-    data = serializers.DictField(read_only=True)
+    data = serializers.DictField(read_only=True)  # type: ignore[assignment]  # named like .data
     target_type = serializers.CharField(
         read_only=True, allow_null=True, help_text=_("'app_label.model' of the target.")
     )

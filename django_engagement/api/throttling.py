@@ -42,6 +42,9 @@ class IngestRateThrottle(SimpleRateThrottle):
     """
 
     scope = "engagement_ingest"
+    # Set by SimpleRateThrottle.__init__ from the rate (parse_rate); the stubs omit them.
+    num_requests: int
+    duration: int
 
     def get_rate(self) -> str | None:
         return engagement_settings.INGEST_THROTTLE_RATE

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.apps import apps
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 
 from ..conf import engagement_settings
@@ -23,6 +25,7 @@ __all__ = [
     "get_event_model",
     "get_feed_model",
     "get_target_model",
+    "resolve_lookup",
 ]
 
 
@@ -41,12 +44,17 @@ def _get_model(setting_name: str, value: str) -> type[models.Model]:
 
 def get_event_model() -> type[AbstractEvent]:
     """Return the event model that is active in this project."""
-    return _get_model("ENGAGEMENT_EVENT_MODEL", engagement_settings.EVENT_MODEL)
+    return cast(
+        type[AbstractEvent], _get_model("ENGAGEMENT_EVENT_MODEL", engagement_settings.EVENT_MODEL)
+    )
 
 
 def get_feed_model() -> type[AbstractActivityFeedItem]:
     """Return the activity feed model that is active in this project."""
-    return _get_model("ENGAGEMENT_FEED_MODEL", engagement_settings.FEED_MODEL)
+    return cast(
+        type[AbstractActivityFeedItem],
+        _get_model("ENGAGEMENT_FEED_MODEL", engagement_settings.FEED_MODEL),
+    )
 
 
 def get_target_model() -> type[models.Model] | None:
@@ -55,3 +63,19 @@ def get_target_model() -> type[models.Model] | None:
     if not value:
         return None
     return _get_model("ENGAGEMENT_TARGET_MODEL", value)
+
+
+def resolve_lookup(model: type[models.Model], path: str) -> list[Any]:
+    """Walk a ``a__b__c`` lookup from ``model`` and return the fields it crosses.
+
+    Raises ``FieldDoesNotExist`` naming the first part that does not resolve.
+    """
+    fields = []
+    current: type[models.Model] | None = model
+    for part in path.split("__"):
+        if current is None:
+            raise FieldDoesNotExist(f"{part!r} follows a field that is not a relation")
+        field = current._meta.get_field(part)
+        fields.append(field)
+        current = field.related_model if field.is_relation else None
+    return fields

@@ -17,7 +17,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from ..conf import engagement_settings
-from ..managers import EventQuerySet, FeedQuerySet
+from ..managers import EventManager, FeedManager
 
 
 def on_user_delete(collector, field, sub_objs, using) -> None:
@@ -78,6 +78,9 @@ class AbstractEvent(TargetMixin):
     ``idempotency_key`` (unique per client when set, so a retry stores nothing).
     """
 
+    #: Not a column: False on backfilled events that ``record_events`` stores without feed items.
+    _engagement_fan_out: bool
+
     class Source(models.TextChoices):
         WEB = "web", "Web"
         ANDROID = "android", "Android"
@@ -109,7 +112,7 @@ class AbstractEvent(TargetMixin):
         _("idempotency key"), max_length=128, null=True, blank=True, editable=False
     )
 
-    objects = EventQuerySet.as_manager()
+    objects = EventManager()
 
     class Meta:
         abstract = True
@@ -175,7 +178,7 @@ class AbstractActivityFeedItem(TargetMixin):
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
-    objects = FeedQuerySet.as_manager()
+    objects = FeedManager()
 
     class Meta:
         abstract = True

@@ -15,8 +15,10 @@ full disk) cuts the file back to the end of the last complete member, so the
 archive stays readable. S3 objects cannot be appended to, so an
 ``s3://bucket/prefix`` archive is one key prefix per run with one
 ``part-NNNNN.jsonl.gz`` object per write, each uploaded before it returns.
+``storage://alias/prefix`` does the same through a Django storage of
+``settings.STORAGES`` (django-storages' S3 backend, a network file system, ...).
 
-``read_archive`` and ``restore_archive`` read a file or an ``s3://`` run prefix
+``read_archive`` and ``restore_archive`` read a file or an ``s3://``/``storage://`` run prefix
 member by member: every row of every complete member is yielded (restored), and
 a member cut short (a crash mid-write, a file copied in part) is reported after
 that with ``TruncatedArchiveError``.
@@ -39,13 +41,20 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from ..models import get_event_model, get_feed_model
+
 # Speed matters more than the last few percent of size: archiving runs inside
 # the delete loop and level 6 is about twice as slow as level 1 on JSON rows.
 COMPRESS_LEVEL = 3
+
+S3_SCHEME = "s3://"
+STORAGE_SCHEME = "storage://"
 
 
 class ArchiveError(Exception):
@@ -188,19 +197,44 @@ class LocalArchive:
         self.close()
 
 
-class S3Archive:
+class _PartsArchive:
+    """One complete ``part-NNNNN.jsonl.gz`` per write under ``location``: for stores that
+    cannot append (S3, Django storages). A part is stored before ``write`` returns."""
+
+    def __init__(self, location: str, prefix: str) -> None:
+        self._prefix = prefix
+        self._parts = 0
+        self.location = location
+        self.rows_written = 0
+
+    def _put(self, name: str, body: bytes) -> None:
+        raise NotImplementedError
+
+    def write(self, rows: list[dict[str, Any] | RawJSON]) -> None:
+        self._parts += 1
+        self._put(f"{self._prefix}/part-{self._parts:05d}.jsonl.gz", encode_rows(rows))
+        self.rows_written += len(rows)
+
+    def close(self) -> None:
+        """Nothing to flush: every part is complete once ``write`` returns."""
+
+    def __enter__(self) -> _PartsArchive:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class S3Archive(_PartsArchive):
     """One object per write under ``s3://bucket/<prefix>/<run>/``; uploaded before returning."""
 
     def __init__(self, bucket: str, prefix: str) -> None:
+        super().__init__(f"{S3_SCHEME}{bucket}/{prefix}/", prefix)
         self._client = s3_client()
         from botocore.exceptions import BotoCoreError, ClientError
 
         self._errors = (BotoCoreError, ClientError)
         self._bucket = bucket
-        self._prefix = prefix
-        self._parts = 0
-        self.location = f"s3://{bucket}/{prefix}/"
-        self.rows_written = 0
         # Fail before anything is deleted when the bucket is missing or unreachable.
         self._call(self._client.head_bucket, Bucket=bucket)
 
@@ -210,28 +244,43 @@ class S3Archive:
         except self._errors as exc:
             raise ArchiveError(f"S3 error on {self.location}: {exc}") from exc
 
-    def write(self, rows: list[dict[str, Any] | RawJSON]) -> None:
-        self._parts += 1
+    def _put(self, name: str, body: bytes) -> None:
         self._call(
             self._client.put_object,
             Bucket=self._bucket,
-            Key=f"{self._prefix}/part-{self._parts:05d}.jsonl.gz",
-            Body=encode_rows(rows),
+            Key=name,
+            Body=body,
             ContentType="application/gzip",
         )
-        self.rows_written += len(rows)
-
-    def close(self) -> None:
-        """Nothing to flush: every part is complete once ``write`` returns."""
-
-    def __enter__(self) -> S3Archive:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
-Archive = LocalArchive | S3Archive
+def archive_storage(alias: str) -> Storage:
+    """The Django storage ``alias`` of ``settings.STORAGES``; a one-line error when missing."""
+    try:
+        return storages[alias]
+    except ImproperlyConfigured as exc:  # InvalidStorageError
+        raise ImproperlyConfigured(
+            f"storage://{alias}/ names no storage: add {alias!r} to settings.STORAGES."
+        ) from exc
+
+
+class StorageArchive(_PartsArchive):
+    """One file per write under ``storage://alias/<prefix>/<run>/`` of a Django storage."""
+
+    def __init__(self, alias: str, prefix: str) -> None:
+        super().__init__(f"{STORAGE_SCHEME}{alias}/{prefix}/", prefix)
+        self._storage = archive_storage(alias)
+
+    def _put(self, name: str, body: bytes) -> None:
+        try:
+            saved = self._storage.save(name, ContentFile(body))
+        except Exception as exc:  # each backend has its own errors (OSError, botocore's, ...)
+            raise ArchiveError(f"storage error on {self.location}: {exc}") from exc
+        if saved != name:  # the storage renamed it: another run wrote the same part
+            raise ArchiveError(f"{self.location}: {name!r} already existed (saved as {saved!r}).")
+
+
+Archive = LocalArchive | S3Archive | StorageArchive
 
 
 def s3_client() -> Any:
@@ -252,12 +301,23 @@ def s3_client() -> Any:
     )
 
 
-def _s3_target(target: str) -> tuple[str, str]:
-    """``s3://bucket/prefix`` as ``(bucket, prefix)``; ValueError without a bucket."""
-    bucket, _, prefix = target[len("s3://") :].partition("/")
-    if not bucket:
-        raise ValueError(f"{target!r} names no bucket; use s3://bucket/prefix.")
-    return bucket, prefix.strip("/")
+def _split_target(target: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` or ``storage://alias/prefix`` as ``(bucket or alias, prefix)``."""
+    scheme = S3_SCHEME if target.startswith(S3_SCHEME) else STORAGE_SCHEME
+    head, _, prefix = target[len(scheme) :].partition("/")
+    if not head:
+        what = "bucket" if scheme == S3_SCHEME else "storage alias"
+        raise ValueError(f"{target!r} names no {what}; use {scheme}{what.split()[-1]}/prefix.")
+    return head, prefix.strip("/")
+
+
+def _remote_archive(target: str) -> type[S3Archive] | type[StorageArchive] | None:
+    """The archive class of a remote ``target``, or None for a local path."""
+    if target.startswith(S3_SCHEME):
+        return S3Archive
+    if target.startswith(STORAGE_SCHEME):
+        return StorageArchive
+    return None
 
 
 def _writable_ancestor(path: Path, target: str) -> None:
@@ -305,10 +365,12 @@ def check_archive_target(target: str, *, name: str) -> None:
     """Validate ``target`` as ``open_archive`` would, creating nothing (for dry runs).
 
     Raises the same one-line ``ValueError``/``ImproperlyConfigured``/``ArchiveError``;
-    for S3 it asks for the bucket (``head_bucket``) like the real run does.
+    for S3 it asks for the bucket (``head_bucket``) like the real run does, for a
+    storage it resolves the alias.
     """
-    if target.startswith("s3://"):
-        S3Archive(*_s3_target(target))  # nothing written until write()
+    remote = _remote_archive(target)
+    if remote is not None:
+        remote(*_split_target(target))  # nothing written until write()
         return
     local_archive_file(target, name=name, stamp="check")
 
@@ -317,14 +379,17 @@ def open_archive(target: str, *, name: str) -> Archive:
     """Open a new archive for one run.
 
     ``target`` is a directory (a new ``<name>-<UTC timestamp>.jsonl.gz`` is created in
-    it), a file path ending in ``.gz`` (must not exist yet), or ``s3://bucket/prefix``.
-    Raises ``ValueError`` or ``ImproperlyConfigured`` with a one-line message.
+    it), a file path ending in ``.gz`` (must not exist yet), ``s3://bucket/prefix`` or
+    ``storage://alias/prefix`` (``alias`` in ``settings.STORAGES``): a new run prefix
+    ``<prefix>/<name>-<UTC timestamp>/`` there. Raises ``ValueError`` or
+    ``ImproperlyConfigured`` with a one-line message.
     """
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S%fZ")
-    if target.startswith("s3://"):
-        bucket, prefix = _s3_target(target)
+    remote = _remote_archive(target)
+    if remote is not None:
+        head, prefix = _split_target(target)
         run_prefix = "/".join(part for part in (prefix, f"{name}-{stamp}") if part)
-        return S3Archive(bucket, run_prefix)
+        return remote(head, run_prefix)
     path = local_archive_file(target, name=name, stamp=stamp)
     try:
         return LocalArchive(path)
@@ -374,8 +439,11 @@ def _remaining(stream: IO[bytes]) -> int:
 
 def _sources(location: str) -> Iterator[tuple[str, IO[bytes]]]:
     """``(name, binary stream)`` of each file of an archive: the file itself, or the
-    parts of an ``s3://bucket/prefix/`` run in key order (or one ``s3://`` object)."""
-    if not location.startswith("s3://"):
+    parts of an ``s3://``/``storage://`` run in key order (or one object of it)."""
+    if location.startswith(STORAGE_SCHEME):
+        yield from _storage_sources(location)
+        return
+    if not location.startswith(S3_SCHEME):
         with open(location, "rb") as stream:
             yield location, stream
         return
@@ -405,6 +473,31 @@ def _sources(location: str) -> Iterator[tuple[str, IO[bytes]]]:
                 body.close()
     except (BotoCoreError, ClientError) as exc:
         raise ArchiveError(f"S3 error reading {location}: {exc}") from exc
+
+
+def _storage_sources(location: str) -> Iterator[tuple[str, IO[bytes]]]:
+    """The parts of a ``storage://alias/prefix/`` run (or one file of it), in name order."""
+    alias, prefix = _split_target(location)
+    storage = archive_storage(alias)
+    if prefix.endswith(".gz"):
+        names = [prefix]
+    else:
+        try:
+            _, files = storage.listdir(prefix)
+        except Exception as exc:  # each backend has its own errors
+            raise ArchiveError(f"storage error listing {location}: {exc}") from exc
+        names = sorted(f"{prefix}/{file}" for file in files if file.endswith(".jsonl.gz"))
+        if not names:  # a mistyped prefix must not look like an empty archive
+            raise ArchiveError(f"no archive parts (*.jsonl.gz) under {location}")
+    for name in names:
+        try:
+            stream = storage.open(name, "rb")
+        except Exception as exc:
+            raise ArchiveError(
+                f"storage error reading {STORAGE_SCHEME}{alias}/{name}: {exc}"
+            ) from exc
+        with stream:
+            yield f"{STORAGE_SCHEME}{alias}/{name}", stream
 
 
 def read_archive(location: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -439,8 +532,6 @@ def restore_archive(location: str | os.PathLike[str], *, batch_size: int = 2000)
     An incomplete archive is restored up to its last complete member, then
     ``TruncatedArchiveError`` is raised with ``restored`` set.
     """
-    from ..models import get_event_model, get_feed_model
-
     Feed = get_feed_model()
     datetime_fields = [
         field.attname

@@ -22,10 +22,11 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -40,8 +41,7 @@ from ..validators import (
     validate_storable_json,
     validate_storable_text,
 )
-
-USER_AGENT_MAX_LENGTH = 512
+from .feed import feed_rule_table, reschedule_pending, schedule_fan_out
 
 # Keys a ``record_events`` item may have: record_event's keywords minus ``request``.
 EVENT_KEYS = frozenset(
@@ -61,6 +61,18 @@ EVENT_KEYS = frozenset(
         "fan_out",
     }
 )
+
+
+def column_limit(name: str) -> int:
+    """``max_length`` of the active event model's text column ``name``: limits come from the model.
+
+    A swapped event model with wider (or narrower) columns moves every check with it:
+    the API's field limits, the services' length checks and the user-agent cut.
+    """
+    limit = get_event_model()._meta.get_field(name).max_length  # type: ignore[union-attr]  # a CharField
+    if limit is None:
+        raise ImproperlyConfigured(f"The event model's {name!r} field has no max_length.")
+    return limit
 
 
 def anonymize_ip(ip: str) -> str:
@@ -109,12 +121,12 @@ def request_context(request: Any) -> dict[str, Any]:
         "ip_address": _clean_ip(request.META.get("REMOTE_ADDR")),
         "user_agent": utf8_header(request.META.get("HTTP_USER_AGENT", ""), "replace").replace(
             "\x00", ""
-        )[:USER_AGENT_MAX_LENGTH],
+        )[: column_limit("user_agent")],
     }
 
 
-def _check_length(Event: type[AbstractEvent], name: str, value: str) -> None:
-    limit = Event._meta.get_field(name).max_length
+def _check_length(name: str, value: str | None) -> None:
+    limit = column_limit(name)
     if value and len(value) > limit:
         raise ValidationError(f"{name} is {len(value)} characters long; the limit is {limit}.")
 
@@ -124,7 +136,7 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
     unknown = set(spec) - EVENT_KEYS
     if unknown:
         raise ValidationError(f"Unknown event keys: {', '.join(sorted(unknown))}.")
-    event_type = spec.get("event_type")
+    event_type: Any = spec.get("event_type")  # a str once validate_event_type passes
     source = spec.get("source") or AbstractEvent.Source.SERVER
     data = spec.get("data")
     data = {} if data is None else data
@@ -144,7 +156,7 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
         ("title", title),
         ("idempotency_key", idempotency_key),
     ):
-        _check_length(Event, name, value)
+        _check_length(name, value)
     for name, value in (
         ("anonymous_id", anonymous_id),
         ("title", title),
@@ -177,13 +189,13 @@ def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEv
         created_at=timestamp,
         idempotency_key=idempotency_key,
         ip_address=_clean_ip(spec.get("ip_address")),
-        user_agent=(spec.get("user_agent") or "")[:USER_AGENT_MAX_LENGTH],
+        user_agent=(spec.get("user_agent") or "")[: column_limit("user_agent")],
     )
     # False for backfilled events (SDK history imports): stored, but no feed items.
     event._engagement_fan_out = spec.get("fan_out", True)
     user = spec.get("user")
     if isinstance(user, models.Model):
-        event.user = user
+        event.user = user  # type: ignore[assignment]  # an instance of AUTH_USER_MODEL
     elif user is not None and getattr(user, "is_authenticated", True):
         # A user id; an AnonymousUser (request.user of a visitor) records no user.
         # Cast like the column, so "5" and 5 are one idempotency scope.
@@ -247,10 +259,10 @@ def _store(events: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
             manager.bulk_create(events)
         return [(event, True) for event in events]
 
-    def scoped_key(event: AbstractEvent) -> tuple[tuple[str, Any], str]:
+    def scoped_key(event: AbstractEvent) -> tuple[tuple[str, Any], str | None]:
         return (idempotency_scope(event), event.idempotency_key)
 
-    first_by_key: dict[tuple[tuple[str, Any], str], AbstractEvent] = {}
+    first_by_key: dict[tuple[tuple[str, Any], str | None], AbstractEvent] = {}
     to_insert = []
     for event in events:
         if event.idempotency_key is None:
@@ -279,8 +291,6 @@ def _store(events: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
 
 def _record(built: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
     """Store validated events in batches in one transaction, fan out, signal after commit."""
-    from .feed import feed_rule_table, reschedule_pending, schedule_fan_out
-
     Event = type(built[0])
 
     batch_size = engagement_settings.MAX_BATCH_SIZE
@@ -306,9 +316,7 @@ def _record(built: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
         for events, created in ((new, True), (replayed, False)):
             if events:
                 transaction.on_commit(
-                    lambda events=events, created=created: event_recorded.send(
-                        sender=Event, events=events, created=created
-                    )
+                    partial(event_recorded.send, sender=Event, events=events, created=created)
                 )
     return results
 

@@ -35,7 +35,6 @@ from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.constants import OnConflict
 from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
-from rest_framework.fields import DateTimeField
 
 from ..conf import engagement_settings
 from ..models import (
@@ -46,7 +45,7 @@ from ..models import (
     get_feed_model,
     get_target_model,
 )
-from ..signals import feed_items_created, feed_items_read
+from ..signals import fan_out_requested, feed_items_created, feed_items_read
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +166,7 @@ def participants_at(target: models.Model | None, when: datetime) -> models.Query
     subquery-annotated SELECT, so ``notify`` still writes with one statement.
     """
     current = participants_queryset(target)
-    if current is None:
+    if current is None or target is None:
         return None
     join, leave = engagement_settings.JOIN_EVENT, engagement_settings.LEAVE_EVENT
     history = (
@@ -412,6 +411,22 @@ def stored_pk_json(model: type[models.Model], object_id: str) -> Any:
         return object_id
 
 
+def stored_target_id(content_type: ContentType | None, object_id: str) -> Any:
+    """A stored generic target id as JSON: int for int pks, string otherwise, None for none."""
+    model = content_type.model_class() if content_type else None
+    if model is None or not object_id:
+        return object_id or None
+    return stored_pk_json(model, object_id)
+
+
+def json_timestamp(value: datetime | None) -> str | None:
+    """ISO 8601 in the current time zone, ``Z`` for UTC: the API's timestamp form, without DRF."""
+    if value is None:
+        return None
+    text = (timezone.localtime(value) if timezone.is_aware(value) else value).isoformat()
+    return f"{text[:-6]}Z" if text.endswith("+00:00") else text
+
+
 def _render(rule: FeedRule, event: AbstractEvent) -> tuple[str, str, dict[str, Any]]:
     """Title, description and data of ``event``'s item; the target comes from the cache."""
     target = event.target if event.target_content_type_id else None
@@ -506,16 +521,15 @@ def _pending_event_ids(events: Sequence[AbstractEvent]) -> list[Any]:
 
 
 def enqueue_fan_out(event_ids: list[Any]) -> bool:
-    """Queue ``fan_out_feed_task``; a broker error is logged, never raised.
+    """Hand ``event_ids`` to the task queue (``fan_out_requested``); errors are logged, not raised.
 
     Runs after commit, when the events and their outbox rows are stored: an
     exception here would turn a stored event into a 500 for the client. The
-    outbox row keeps the work for ``flush_pending_fan_out``.
+    outbox row keeps the work for ``flush_pending_fan_out``. The services never
+    import the Celery tasks: ``tasks.queue_fan_out`` listens to the signal.
     """
-    from ..tasks import fan_out_feed_task
-
     try:
-        fan_out_feed_task.delay(event_ids)
+        receivers = fan_out_requested.send(sender=PendingFanOut, event_ids=event_ids)
     except Exception:
         logger.warning(
             "Could not queue the feed fan-out of %d event(s) (first id %s); it stays pending "
@@ -523,6 +537,15 @@ def enqueue_fan_out(event_ids: list[Any]) -> bool:
             len(event_ids),
             event_ids[0],
             exc_info=True,
+        )
+        return False
+    if not receivers:
+        logger.warning(
+            "Nothing listens to fan_out_requested (is the [celery] extra installed?): the "
+            "feed fan-out of %d event(s) (first id %s) stays pending until "
+            "flush_pending_fan_out runs.",
+            len(event_ids),
+            event_ids[0],
         )
         return False
     return True
@@ -665,48 +688,11 @@ def flush_pending_fan_out(
 # -- reading ----------------------------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else DateTimeField().to_representation(value)
-
-
-def _content_type(item: AbstractActivityFeedItem) -> ContentType | None:
-    if item.target_content_type_id is None:
-        return None
-    field = type(item)._meta.get_field("target_content_type")
-    if field.is_cached(item):
-        return item.target_content_type
-    return ContentType.objects.get_for_id(item.target_content_type_id)
-
-
-def _target_id(content_type: ContentType | None, object_id: str) -> Any:
-    """The stored string id as the target's JSON value: int for int pks, string otherwise."""
-    model = content_type.model_class() if content_type else None
-    if model is None or not object_id:
-        return object_id or None
-    return stored_pk_json(model, object_id)
-
-
-def serialize_feed_item(item: AbstractActivityFeedItem) -> dict[str, Any]:
-    """Seed 004's item shape; no query of its own (content types come from Django's cache)."""
-    content_type = _content_type(item)
-    return {
-        "id": item.pk,
-        "activity_type": item.activity_type,
-        "activity_type_display": item.activity_type_display,
-        "title": item.title,
-        "description": item.description,
-        "is_read": item.is_read,
-        "read_at": _iso(item.read_at),
-        "created_at": _iso(item.created_at),
-        "age_display": item.age_display,
-        "data": item.data,
-        "target_type": (f"{content_type.app_label}.{content_type.model}" if content_type else None),
-        "target_id": _target_id(content_type, item.target_object_id),
-    }
-
-
 def feed_summary(user: Any) -> dict[str, Any]:
-    """Counts by read state and type, plus the 5 newest items: two queries.
+    """Counts by read state and type, plus the 5 newest items (instances): two queries.
+
+    ``recent_activity`` holds feed item instances with their content types loaded;
+    ``django_engagement.api.serializers.serialize_feed_item`` turns one into the API's JSON.
 
     An anonymous user (``AnonymousUser``, or any user without a primary key) has
     an empty feed: the empty summary, without a query, so a template tag or a
@@ -736,7 +722,7 @@ def feed_summary(user: Any) -> dict[str, Any]:
         "unread_count": unread,
         "read_count": read,
         "activity_types": dict(sorted(by_type.items(), key=lambda pair: (-pair[1], pair[0]))),
-        "recent_activity": [serialize_feed_item(item) for item in recent],
+        "recent_activity": list(recent),
     }
 
 

@@ -19,7 +19,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 from ..models import get_event_model, get_feed_model
-from .feed import _iso, _target_id
+from .feed import json_timestamp, stored_target_id
 
 CHUNK_SIZE = 2000
 
@@ -61,10 +61,10 @@ def _rows(queryset: models.QuerySet, fields: tuple[str, ...]) -> Iterator[dict[s
         row["target_type"] = (
             f"{content_type.app_label}.{content_type.model}" if content_type else None
         )
-        row["target_id"] = _target_id(content_type, object_id)
+        row["target_id"] = stored_target_id(content_type, object_id)
         for key in ("created_at", "received_at", "read_at"):
             if key in row:
-                row[key] = _iso(row[key])
+                row[key] = json_timestamp(row[key])
         yield row
 
 

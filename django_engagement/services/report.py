@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from functools import partial
+from io import TextIOBase
 from itertools import groupby
 from pathlib import Path
 from typing import IO, Any, cast
@@ -36,7 +37,7 @@ from typing import IO, Any, cast
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Count, F, Max, Q
@@ -192,17 +193,24 @@ class _Report:
     def events(self) -> models.QuerySet:
         return self.Event._default_manager.filter(self.period.filter())
 
+    @property
+    def target_model(self) -> type[models.Model]:
+        """The target model, for the sections that exist only when one is configured."""
+        if self.Target is None:
+            raise ImproperlyConfigured("ENGAGEMENT_TARGET_MODEL is not set.")
+        return self.Target
+
     def target_events(self) -> models.QuerySet:
         """Join/leave events pointing at a target (any time; callers add the period)."""
         content_type = ContentType.objects.db_manager(self.Event._default_manager.db)
         return self.Event._default_manager.filter(
-            target_content_type=content_type.get_for_model(self.Target),
+            target_content_type=content_type.get_for_model(self.target_model),
             event_type__in=[self.join_event, self.leave_event],
         )
 
     def target_pk(self, raw: str) -> Any:
         """``target_object_id`` (always text) back to the target's pk, JSON-ready."""
-        return stored_pk_json(self.Target, raw)
+        return stored_pk_json(self.target_model, raw)
 
     @property
     def target_columns(self) -> list[str]:
@@ -268,7 +276,7 @@ class _Report:
         else:
             annotations["_participants"] = models.Value(None, models.IntegerField())
         rows = (
-            self.Target._default_manager.annotate(**annotations)
+            self.target_model._default_manager.annotate(**annotations)
             .values_list("pk", "_name", "_group", "_participants")
             .order_by("pk")
             .iterator(chunk_size=CHUNK_SIZE)
@@ -355,7 +363,7 @@ class _Report:
         pks = {raw: self.target_pk(raw) for raw, _ in top}
         names = {
             str(pk): name
-            for pk, name in self.Target._default_manager.filter(pk__in=list(pks.values()))
+            for pk, name in self.target_model._default_manager.filter(pk__in=list(pks.values()))
             .annotate(_name=F(engagement_settings.TARGET_NAME_FIELD))
             .values_list("pk", "_name")
         }
@@ -589,7 +597,7 @@ def write_report_files(
 
 
 def stream_report_json(
-    start: date, end: date, out: IO[str], progress: Progress | None = None
+    start: date, end: date, out: IO[str] | TextIOBase, progress: Progress | None = None
 ) -> None:
     """Write ``build_engagement_report(start, end)`` as JSON to ``out`` without holding it.
 
@@ -606,7 +614,7 @@ def stream_report_json(
     out.write("\n}\n")
 
 
-def _write_json_section(section: ReportSection, out: IO[str], indent: str = "") -> int:
+def _write_json_section(section: ReportSection, out: IO[str] | TextIOBase, indent: str = "") -> int:
     """A table as a JSON array with one row per line; an object section as one object."""
     if not section.table:
         out.write(_dumps(section.data(), indent=2).replace("\n", f"\n{indent}"))

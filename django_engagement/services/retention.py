@@ -147,9 +147,10 @@ def _match_ids(
     parsing and planning a 10,000-item ``IN (...)`` list, or adapting 10,000
     parameters, costs several times more than the delete itself.
     """
-    column = connection.ops.quote_name(field.column)
+    column = connection.ops.quote_name(field.column)  # type: ignore[arg-type]  # a concrete column
     if connection.vendor == "postgresql":
-        db_type = (field.target_field if field.is_relation else field).rel_db_type(connection)
+        column_field = field.target_field if isinstance(field, models.ForeignKey) else field
+        db_type = column_field.rel_db_type(connection)
         quoted = (str(value).replace("\\", "\\\\").replace('"', '\\"') for value in ids)
         return f"{column} = ANY(%s::{db_type}[])", ["{" + ",".join(f'"{v}"' for v in quoted) + "}"]
     return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
@@ -216,14 +217,16 @@ def _archive_select(
     pk_name = model._meta.pk.attname
     if connection.vendor == "postgresql":
         quote = connection.ops.quote_name
-        pairs = ", ".join(f"'{field.attname}', {quote(field.column)}" for field in fields)
+        pairs = ", ".join(f"'{field.attname}', {quote(field.column)}" for field in fields)  # type: ignore[arg-type]  # concrete columns
         line = RawSQL(f"json_build_object({pairs})::text", ())
         return (
             [pk_name, "activity_type", "line"],
             [pk_name, "activity_type", line],
             (lambda row: RawJSON(row[2])),
         )
-    names, selected, json_names = [], [], set()
+    names: list[str] = []
+    selected: list[Any] = []
+    json_names: set[str] = set()
     for column in fields:
         names.append(column.attname)
         if isinstance(column, models.JSONField):

@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -38,7 +38,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 
 from ..conf import engagement_settings
-from ..models import get_event_model
+from ..models import get_event_model, resolve_lookup
 from .events import store_events
 
 PAGE_EVENT = "page_view"
@@ -100,8 +100,6 @@ def resolve_users(ids: Iterable[str]) -> dict[str, Any]:
 
     One query. Ids the field cannot hold (``"anon-1"`` for an integer pk) match no one.
     """
-    from ..checks import resolve_lookup
-
     User = get_user_model()
     lookup = engagement_settings.SDK_USER_FIELD
     target = User._meta.pk if lookup == "pk" else resolve_lookup(User, lookup)[-1]
@@ -177,7 +175,7 @@ def _parse_time(value: Any, name: str) -> datetime | None:
     parsed = parse_datetime(value) if isinstance(value, str) else None
     if parsed is None:
         raise ValidationError(f"{name} is not an ISO 8601 date-time: {value!r}.")
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.utc)
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
 def happened_at(message: _Message, batch: SdkBatch) -> datetime:
@@ -201,7 +199,9 @@ def _segment_message(message: dict[str, Any]) -> _Message:
     kind = message.get("type")
     if kind not in SEGMENT_TYPES:
         raise ValidationError(f"type must be one of {', '.join(SEGMENT_TYPES)}, got {kind!r}.")
-    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    context = message.get("context")
+    if not isinstance(context, dict):
+        context = {}
     user_ref = _text(message.get("userId"))
     anonymous_id = _text(message.get("anonymousId"))
     title = ""

@@ -24,7 +24,7 @@ from rest_framework.utils.json import strict_constant
 from rest_framework.views import APIView
 
 from ...conf import engagement_settings
-from ...services.events import USER_AGENT_MAX_LENGTH
+from ...services.events import column_limit
 from ...services.sdk import MessageTooLarge, SdkBatch
 from ...validators import PayloadTooLarge
 
@@ -171,7 +171,8 @@ def authenticate(*candidates: Any) -> tuple[str, dict[str, Any]]:
             "The request carries two different write keys.",
         )
     key = next(iter(keys), None)
-    return key, key_options(key)
+    options = key_options(key)  # a 401 unless key is a known write key
+    return str(key), options
 
 
 class SdkRateThrottle(SimpleRateThrottle):
@@ -216,7 +217,9 @@ class SdkView(APIView):
     def get_exception_handler(self) -> Any:
         return sdk_exception_handler
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+    def options(  # type: ignore[override]  # a preflight answers with a plain HttpResponse
+        self, request: Request, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
         """CORS preflight: 204 with the allow headers for allowed origins, else 403."""
         if allowed_origin(request) is None:
             raise SdkError(
@@ -259,7 +262,7 @@ class SdkView(APIView):
         return SdkBatch(
             source=options.get("source", "web"),
             ip_address=request.META.get("REMOTE_ADDR"),
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH],
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[: column_limit("user_agent")],
             sent_at=sent_at,
             body_size=body_size,
             historical=bool(historical),
@@ -273,11 +276,12 @@ def sdk_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         code, message = exc.code, str(exc.detail)
     elif isinstance(exc, exceptions.Throttled):
         code, message = "throttled", str(exc.detail)
-        if exc.wait is not None:
-            headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        wait = getattr(exc, "wait", None)  # set by DRF's Throttled; the stubs omit it
+        if wait is not None:
+            headers["Retry-After"] = str(max(1, int(wait + 0.999)))
     elif isinstance(exc, exceptions.APIException):
-        code, message = exc.get_codes(), str(exc.detail)
-        code = code if isinstance(code, str) else "invalid_request"
+        codes, message = exc.get_codes(), str(exc.detail)
+        code = codes if isinstance(codes, str) else "invalid_request"
     else:
         return None
     status_code = getattr(exc, "status_code", status.HTTP_400_BAD_REQUEST)

@@ -72,7 +72,7 @@ class PostHogCaptureView(SdkView):
         messages = body.get("batch")
         tokens = map(_token, messages) if isinstance(messages, list) else ()
         key, options = authenticate(body.get("api_key"), *tokens)
-        check_batch_length(messages, "batch")
+        messages = check_batch_length(messages, "batch")
         self.throttle(request, key, options)
         batch = self.batch_context(
             request,
