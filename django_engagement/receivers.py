@@ -5,7 +5,7 @@ host can replace one::
 
     from django.db.models.signals import m2m_changed
     m2m_changed.disconnect(dispatch_uid="django_engagement.track_membership",
-                           sender=Fast.profiles.through)
+                           sender=Course.students.through)
 
 Receivers also read ``TRACK`` when they run, so ``override_settings`` can switch
 one off in tests. docs/reference/signals.md lists what each records.
@@ -257,7 +257,7 @@ def track_membership(
 ) -> None:
     """``m2m_changed`` of the participants relation -> ``JOIN_EVENT``/``LEAVE_EVENT`` per user.
 
-    Works from either side (``fast.profiles.add(p)`` and ``profile.fasts.add(fast)``):
+    Works from either side (``course.students.add(user)`` and ``user.courses.add(course)``):
     the instance's class tells which side sent it, so ``reverse`` needs no special case.
     Removals are read before they happen (``pre_remove``/``pre_clear``) so only real
     links count. All events of one call are stored with one bulk insert.

@@ -235,7 +235,7 @@ class TargetIdField(serializers.ReadOnlyField):
 
 
 class FeedItemSerializer(serializers.Serializer):
-    """Seed 004's feed item; the dict itself comes from ``serialize_feed_item``."""
+    """One feed item; the dict itself comes from ``serialize_feed_item``."""
 
     id = serializers.IntegerField(read_only=True)
     activity_type = serializers.CharField(read_only=True)
