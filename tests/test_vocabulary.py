@@ -97,7 +97,8 @@ def test_admin_shows_labels_and_the_target_column_in_the_hosts_words(
     course_host, alice, admin_client
 ):
     Course.objects.create(title="Django basics").students.add(alice)
-    url = reverse("admin:django_engagement_activityfeeditem_changelist")
+    opts = get_feed_model()._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
 
     html = admin_client.get(url).content.decode()
     assert '<td class="field-activity_type_display">Joined course</td>' in html
