@@ -1,6 +1,6 @@
 """System checks that catch misconfiguration at ``manage.py check`` time.
 
-Ids: ``django_engagement.E001``-``E015`` (errors) and ``W001``-``W004`` (warnings);
+Ids: ``django_engagement.E001``-``E015`` (errors) and ``W001``-``W005`` (warnings);
 docs/reference/checks.md lists each with its fix.
 """
 
@@ -121,7 +121,7 @@ def _target_errors() -> list[checks.CheckMessage]:
                     f"ENGAGEMENT[{key!r}] = {path!r} is not a valid lookup on "
                     f"{target._meta.label}: {problem}.",
                     hint="Name a field of the target or follow relations with '__', "
-                    "e.g. 'church__name'.",
+                    "e.g. 'school__name'.",
                     obj=target,
                     id="django_engagement.E004",
                 )
@@ -213,6 +213,41 @@ def _feed_rule_errors() -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+def _unrecorded_feed_rule_warnings() -> list[checks.CheckMessage]:
+    """Warn about ``FEED_RULES`` keys that no recorded event can match.
+
+    A key is recorded when the package records it itself (``JOIN_EVENT`` and
+    ``LEAVE_EVENT`` as set, milestones, logins, target lifecycle), or when
+    ``EVENT_TYPES`` is a list holding it. With ``EVENT_TYPES = None`` any code may
+    come in, so only the package's default join/leave codes are flagged once those
+    settings name other codes: the usual leftover of renaming them.
+    """
+    from .receivers import reserved_event_types
+
+    # The raw value: a dotted path is E010's to import (and report), not this check's.
+    setting = engagement_settings.user_settings.get("FEED_RULES")
+    if not isinstance(setting, dict):
+        return []
+    recorded = reserved_event_types()
+    allowed = engagement_settings.EVENT_TYPES
+    if isinstance(allowed, list | tuple):
+        unrecorded = [key for key in setting if key not in recorded and key not in allowed]
+    else:
+        stale = {DEFAULTS["JOIN_EVENT"], DEFAULTS["LEAVE_EVENT"]} - recorded
+        unrecorded = [key for key in setting if key in stale]
+    return [
+        checks.Warning(
+            f"ENGAGEMENT FEED_RULES[{event_type!r}] is keyed by an event type nothing "
+            "records, so the rule never applies.",
+            hint=f"Key it by an event type that is recorded: JOIN_EVENT is "
+            f"{engagement_settings.JOIN_EVENT!r}, LEAVE_EVENT "
+            f"{engagement_settings.LEAVE_EVENT!r}; client codes must be in EVENT_TYPES.",
+            id="django_engagement.W005",
+        )
+        for event_type in unrecorded
+    ]
 
 
 def _optional_dependency_errors() -> list[checks.CheckMessage]:
@@ -342,6 +377,7 @@ def check_engagement_settings(app_configs=None, **kwargs: Any) -> list[checks.Ch
         warnings
         + _value_errors()
         + _feed_rule_errors()
+        + _unrecorded_feed_rule_warnings()
         + _optional_dependency_errors()
         + _throttle_cache_warnings()
     )

@@ -26,28 +26,26 @@ SETTINGS_NAME = "ENGAGEMENT"
 
 DEFAULT_SOURCES = ["web", "android", "ios", "kiosk", "admin", "server"]
 
-# Seed 004's retention table: activity_type -> days kept.
+# Days a feed item is kept, by activity type (FEED_RETENTION_DEFAULT for other types).
 DEFAULT_FEED_RETENTION = {
-    "fast_reminder": 30,
-    "devotional_reminder": 30,
-    "fast_start": 90,
-    "fast_join": 180,
-    "fast_leave": 180,
-    "devotional_available": 90,
+    "reminder": 30,
+    "target_start": 90,
+    "content_available": 90,
+    "target_join": 180,
+    "target_leave": 180,
     "milestone": 365,
     "event": 180,
 }
 
-# Seed 004's activity types with their display labels.
+# Display labels by activity type; "{target_label}" is replaced by TARGET_LABEL.
 DEFAULT_ACTIVITY_TYPES = {
     "event": "Event",
-    "fast_start": "Fast Started",
-    "fast_join": "Joined Fast",
-    "fast_leave": "Left Fast",
-    "devotional_available": "Devotional Available",
-    "milestone": "Milestone Reached",
-    "fast_reminder": "Fast Reminder",
-    "devotional_reminder": "Devotional Reminder",
+    "target_start": "{target_label} started",
+    "target_join": "Joined {target_label}",
+    "target_leave": "Left {target_label}",
+    "content_available": "Content available",
+    "milestone": "Milestone reached",
+    "reminder": "Reminder",
 }
 
 DEFAULTS: dict[str, Any] = {

@@ -5,7 +5,7 @@ host can replace one::
 
     from django.db.models.signals import m2m_changed
     m2m_changed.disconnect(dispatch_uid="django_engagement.track_membership",
-                           sender=Fast.profiles.through)
+                           sender=Course.students.through)
 
 Receivers also read ``TRACK`` when they run, so ``override_settings`` can switch
 one off in tests. docs/reference/signals.md lists what each records.
@@ -30,13 +30,31 @@ from django.db.models.signals import m2m_changed, post_save, pre_save
 from .conf import engagement_settings
 from .models import get_target_model, resolve_lookup
 from .services.events import record_event, record_events, store_events
-from .services.feed import MILESTONE_EVENT, TARGET_CREATED_EVENT
+from .services.feed import MILESTONE_EVENT, TARGET_CREATED_EVENT, TARGET_STARTED_EVENT
 from .signals import milestone_reached
 
 LOGIN_EVENT = "user_logged_in"
 LOGOUT_EVENT = "user_logged_out"
 SIGNUP_EVENT = "user_signed_up"
 TARGET_UPDATED_EVENT = "target_updated"
+
+
+def reserved_event_types() -> frozenset[str]:
+    """Codes the package records itself from signals; clients may not send them."""
+    return frozenset(
+        {
+            engagement_settings.JOIN_EVENT,
+            engagement_settings.LEAVE_EVENT,
+            MILESTONE_EVENT,
+            SIGNUP_EVENT,
+            LOGIN_EVENT,
+            LOGOUT_EVENT,
+            TARGET_CREATED_EVENT,
+            TARGET_STARTED_EVENT,
+            TARGET_UPDATED_EVENT,
+        }
+    )
+
 
 # Instance attributes carrying state from a pre_* signal to its post_* twin.
 SNAPSHOT_ATTR = "_django_engagement_snapshot"
@@ -257,7 +275,7 @@ def track_membership(
 ) -> None:
     """``m2m_changed`` of the participants relation -> ``JOIN_EVENT``/``LEAVE_EVENT`` per user.
 
-    Works from either side (``fast.profiles.add(p)`` and ``profile.fasts.add(fast)``):
+    Works from either side (``course.students.add(user)`` and ``user.courses.add(course)``):
     the instance's class tells which side sent it, so ``reverse`` needs no special case.
     Removals are read before they happen (``pre_remove``/``pre_clear``) so only real
     links count. All events of one call are stored with one bulk insert.

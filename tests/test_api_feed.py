@@ -61,7 +61,9 @@ def test_anonymous_is_refused(api_client):
 
 def test_list_shows_only_own_items_newest_first(auth_client, user, other_user, campaign):
     course = Course.objects.create(title="Icons 101")
-    make_items(user, 1, target=campaign, activity_type="fast_join", start=NOW - timedelta(hours=2))
+    make_items(
+        user, 1, target=campaign, activity_type="target_join", start=NOW - timedelta(hours=2)
+    )
     make_items(user, 1, target=course, activity_type="milestone", data={"threshold": 10})
     make_items(other_user, 3)
 
@@ -74,7 +76,7 @@ def test_list_shows_only_own_items_newest_first(auth_client, user, other_user, c
     assert newest == {
         "id": newest["id"],
         "activity_type": "milestone",
-        "activity_type_display": "Milestone Reached",
+        "activity_type_display": "Milestone reached",
         "title": "milestone 0",
         "description": "",
         "is_read": False,
@@ -86,14 +88,14 @@ def test_list_shows_only_own_items_newest_first(auth_client, user, other_user, c
         "target_id": course.pk,
     }
     assert (oldest["target_type"], oldest["target_id"]) == ("testapp.campaign", str(campaign.pk))
-    assert (oldest["activity_type_display"], oldest["age_display"]) == ("Joined Fast", "2h ago")
+    assert (oldest["activity_type_display"], oldest["age_display"]) == ("Joined campaign", "2h ago")
 
 
 # Filters
 
 
 def test_filter_by_activity_type_and_read_state(auth_client, user):
-    make_items(user, 2, activity_type="fast_join")
+    make_items(user, 2, activity_type="target_join")
     make_items(user, 3, activity_type="milestone", is_read=True, read_at=NOW)
 
     def count(query):
@@ -101,7 +103,7 @@ def test_filter_by_activity_type_and_read_state(auth_client, user):
         assert response.status_code == 200
         return response.json()["count"]
 
-    assert count({"activity_type": "fast_join"}) == 2
+    assert count({"activity_type": "target_join"}) == 2
     assert count({"activity_type": "nothing"}) == 0
     assert count({"is_read": "true"}) == 3
     assert count({"is_read": "false"}) == 2
@@ -189,7 +191,7 @@ def test_list_query_count_is_constant_with_mixed_targets(auth_client, user, camp
 
 
 def test_retrieve_own_item_only(auth_client, user, other_user, campaign):
-    [mine] = make_items(user, 1, target=campaign, activity_type="fast_join")
+    [mine] = make_items(user, 1, target=campaign, activity_type="target_join")
     [theirs] = make_items(other_user, 1)
 
     response = auth_client.get(detail_url(mine.pk))
@@ -204,9 +206,9 @@ def test_retrieve_own_item_only(auth_client, user, other_user, campaign):
 
 
 def test_summary_counts(auth_client, user, other_user):
-    make_items(user, 3, activity_type="fast_join")
+    make_items(user, 3, activity_type="target_join")
     make_items(user, 2, activity_type="milestone", is_read=True, start=NOW - timedelta(hours=1))
-    make_items(user, 2, activity_type="fast_reminder", start=NOW + timedelta(hours=1))
+    make_items(user, 2, activity_type="reminder", start=NOW + timedelta(hours=1))
     make_items(other_user, 4)
 
     with CaptureQueriesContext(connection) as queries:
@@ -219,13 +221,13 @@ def test_summary_counts(auth_client, user, other_user):
         "unread_count": 5,
         "read_count": 2,
     }
-    assert body["activity_types"] == {"fast_join": 3, "fast_reminder": 2, "milestone": 2}
+    assert body["activity_types"] == {"target_join": 3, "reminder": 2, "milestone": 2}
     assert [item["title"] for item in body["recent_activity"]] == [
-        "fast_reminder 1",
-        "fast_reminder 0",
-        "fast_join 2",
-        "fast_join 1",
-        "fast_join 0",
+        "reminder 1",
+        "reminder 0",
+        "target_join 2",
+        "target_join 1",
+        "target_join 0",
     ]
     assert len(queries) <= 3
 
@@ -347,7 +349,7 @@ def test_generate_builds_feed_idempotently(admin_client_api, user, campaign):
     assert end - start == timedelta(days=10)
     assert second.json()["created_count"] == 0
     assert second.json()["message"] == "Generated 0 activity feed items for user alice"
-    assert feed().filter(user=user, activity_type="fast_join").count() == 4
+    assert feed().filter(user=user, activity_type="target_join").count() == 4
 
 
 def test_generate_skips_what_happened_before_the_user_joined(admin_client_api, user, campaign):
@@ -362,7 +364,7 @@ def test_generate_skips_what_happened_before_the_user_joined(admin_client_api, u
 
     assert response.json()["created_count"] == 1
     assert list(feed().values_list("activity_type", "created_at")) == [
-        ("fast_join", NOW - timedelta(days=3))
+        ("target_join", NOW - timedelta(days=3))
     ]
 
 

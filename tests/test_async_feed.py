@@ -33,7 +33,7 @@ def test_fan_out_waits_for_commit(eager_app, user, campaign, django_capture_on_c
     assert len(callbacks) == 2
     for callback in callbacks:
         callback()
-    assert list(feed().values_list("user_id", "activity_type")) == [(user.pk, "fast_join")]
+    assert list(feed().values_list("user_id", "activity_type")) == [(user.pk, "target_join")]
 
 
 @pytest.mark.django_db
@@ -62,5 +62,5 @@ def test_real_worker_builds_the_feed(redis_worker, user, other_user, campaign):
     record_event("milestone_reached", target=campaign, data={"threshold": 2})
     assert wait_for(lambda: feed().count() == 3), list(feed().values_list("activity_type"))
     assert sorted(feed().values_list("user_id", "activity_type")) == sorted(
-        [(user.pk, "fast_join"), (user.pk, "milestone"), (other_user.pk, "milestone")]
+        [(user.pk, "target_join"), (user.pk, "milestone"), (other_user.pk, "milestone")]
     )

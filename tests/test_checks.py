@@ -202,6 +202,47 @@ def test_invalid_feed_rules(rules, problem):
     assert problem in error.msg
 
 
+JOIN_RULE = {"activity_type": "target_join", "title": "You joined {target}"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "unrecorded"),
+    [
+        # The default join code, left behind after JOIN_EVENT was renamed.
+        (
+            {"JOIN_EVENT": "course_joined", "FEED_RULES": {"target_joined": JOIN_RULE}},
+            ["target_joined"],
+        ),
+        ({"LEAVE_EVENT": "course_left", "FEED_RULES": {"target_left": None}}, ["target_left"]),
+        # EVENT_TYPES as a list: a client code must be in it; package codes always count.
+        (
+            {
+                "EVENT_TYPES": ["page_view"],
+                "FEED_RULES": {
+                    "page_view": JOIN_RULE,
+                    "comment": JOIN_RULE,
+                    "milestone_reached": None,
+                },
+            },
+            ["comment"],
+        ),
+        # Recorded codes: none warn.
+        ({"JOIN_EVENT": "course_joined", "FEED_RULES": {"course_joined": JOIN_RULE}}, []),
+        ({"FEED_RULES": {"target_joined": JOIN_RULE, "comment": JOIN_RULE}}, []),
+        ({"FEED_RULES": "tests.test_feed_service.custom_rules"}, []),
+    ],
+)
+def test_feed_rules_keyed_by_codes_nothing_records(overrides, unrecorded):
+    with override_settings(ENGAGEMENT={**BASE, **overrides}):
+        messages = check_engagement_settings()
+    assert ids(messages) == ["django_engagement.W005"] * len(unrecorded)
+    assert [message.msg for message in messages] == [
+        f"ENGAGEMENT FEED_RULES[{code!r}] is keyed by an event type nothing records, "
+        "so the rule never applies."
+        for code in unrecorded
+    ]
+
+
 @pytest.mark.parametrize("rate", ["abc", "10/fortnight", "x/min", 120])
 def test_invalid_throttle_rate(rate):
     with override_settings(ENGAGEMENT={**BASE, "INGEST_THROTTLE_RATE": rate}):

@@ -16,12 +16,11 @@ def test_defaults_match_spec():
         assert engagement_settings.ANONYMIZE_IP is True
         assert engagement_settings.EVENT_RETENTION_DAYS == 90
         assert engagement_settings.FEED_RETENTION == {
-            "fast_reminder": 30,
-            "devotional_reminder": 30,
-            "fast_start": 90,
-            "fast_join": 180,
-            "fast_leave": 180,
-            "devotional_available": 90,
+            "reminder": 30,
+            "target_start": 90,
+            "content_available": 90,
+            "target_join": 180,
+            "target_leave": 180,
             "milestone": 365,
             "event": 180,
         }

@@ -284,7 +284,7 @@ def test_fan_out_runs_for_new_events_only(engagement_settings, user, campaign):
     first = record_event("target_joined", user=user, target=campaign, idempotency_key="j1")
     record_event("target_joined", user=user, target=campaign, idempotency_key="j1")
     assert list(get_feed_model()._default_manager.values_list("event_id", "activity_type")) == [
-        (first.pk, "fast_join")
+        (first.pk, "target_join")
     ]
 
 

@@ -105,7 +105,7 @@ def test_event_and_outbox_row_are_one_transaction(
         feed().model._meta.db_table,
     ]
     # Eager Celery ran the task at commit: items written, outbox row gone.
-    assert feed_rows() == [(user.pk, event.pk, "fast_join")]
+    assert feed_rows() == [(user.pk, event.pk, "target_join")]
     assert pending_ids() == []
 
 
@@ -123,7 +123,7 @@ def test_event_without_a_rule_is_still_one_insert(user, engagement_settings, asy
 def test_sync_fan_out_writes_no_outbox_row(user, engagement_settings):
     engagement_settings.update(ASYNC_FEED=False)
     event = record_event("target_joined", user=user)
-    assert feed_rows() == [(user.pk, event.pk, "fast_join")]
+    assert feed_rows() == [(user.pk, event.pk, "target_join")]
     assert pending_ids() == []
 
 
@@ -140,7 +140,7 @@ def test_sweeper_finishes_pending_fan_out_once(user, other_user, campaign, dead_
     assert (result.events, result.created_count) == (2, 3)
     assert feed_rows() == sorted(
         [
-            (user.pk, joined.pk, "fast_join"),
+            (user.pk, joined.pk, "target_join"),
             (user.pk, milestone.pk, "milestone"),
             (other_user.pk, milestone.pk, "milestone"),
         ]
@@ -170,7 +170,7 @@ def test_a_task_that_gives_up_leaves_its_row_to_the_sweeper(
 
     monkeypatch.setattr(feed_service, "fan_out", real_fan_out)
     assert flush_pending_fan_out().created_count == 1
-    assert feed_rows() == [(user.pk, event.pk, "fast_join")]
+    assert feed_rows() == [(user.pk, event.pk, "target_join")]
 
 
 @pytest.mark.django_db
@@ -191,7 +191,7 @@ def test_task_fans_out_and_clears_the_outbox_idempotently(user, dead_broker):
     assert tasks.fan_out_feed_task([event.pk]) == 1
     assert pending_ids() == []
     assert tasks.fan_out_feed_task([event.pk]) == 0  # a redelivery
-    assert feed_rows() == [(user.pk, event.pk, "fast_join")]
+    assert feed_rows() == [(user.pk, event.pk, "target_join")]
 
 
 @pytest.mark.django_db
@@ -237,7 +237,7 @@ def test_sync_replay_finishes_a_pending_fan_out(auth_client, user, engagement_se
     assert response.status_code == 201
     assert response["Idempotent-Replayed"] == "true"
     assert events().count() == 1
-    assert feed_rows() == [(user.pk, events().get().pk, "fast_join")]
+    assert feed_rows() == [(user.pk, events().get().pk, "target_join")]
     assert pending_ids() == []
 
 
@@ -258,7 +258,7 @@ def test_concurrent_sweeper_skips_rows_a_worker_holds(user, other_user, dead_bro
         assert time.monotonic() - started < 5
     assert (result.events, result.created_count) == (1, 1)
     assert pending_ids() == [held.pk]
-    assert feed_rows() == [(other_user.pk, free.pk, "fast_join")]
+    assert feed_rows() == [(other_user.pk, free.pk, "target_join")]
 
 
 # -- broker unreachable during ingestion --------------------------------------------------
@@ -284,7 +284,7 @@ def test_dead_broker_is_201_with_the_fan_out_pending(auth_client, user, dead_bro
     )
 
     command_output("populate_activity_feeds", "--flush-pending")
-    assert feed_rows() == [(user.pk, event.pk, "fast_join")]
+    assert feed_rows() == [(user.pk, event.pk, "target_join")]
     assert pending_ids() == []
 
 
@@ -301,7 +301,7 @@ def test_replay_after_a_dead_broker_requeues_the_fan_out(auth_client, user, dead
         assert wait_for(lambda: not pending_ids()), "the replay did not re-queue the fan-out"
 
     assert events().count() == 1
-    assert feed_rows() == [(user.pk, event.pk, "fast_join")]
+    assert feed_rows() == [(user.pk, event.pk, "target_join")]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -315,7 +315,7 @@ def test_sweeper_task_on_a_real_worker_after_a_dead_broker(auth_client, user, de
         tasks.flush_pending_fan_out_task.delay(0)
         assert wait_for(lambda: not pending_ids())
 
-    assert feed_rows() == [(user.pk, first.pk, "fast_join"), (user.pk, second.pk, "fast_join")]
+    assert feed_rows() == [(user.pk, first.pk, "target_join"), (user.pk, second.pk, "target_join")]
 
 
 @contextmanager

@@ -60,7 +60,7 @@ def test_notify_queryset_is_one_insert(campaign, django_assert_max_num_queries):
     with django_assert_max_num_queries(3):
         count = notify(
             User.objects.filter(username__startswith="member"),
-            "fast_reminder",
+            "reminder",
             title="Fast starts tomorrow",
             description="Prepare",
             target=campaign,
@@ -70,7 +70,7 @@ def test_notify_queryset_is_one_insert(campaign, django_assert_max_num_queries):
     assert feed().count() == 200
     item = feed().get(user__username="member7")
     assert (item.activity_type, item.title, item.description) == (
-        "fast_reminder",
+        "reminder",
         "Fast starts tomorrow",
         "Prepare",
     )
@@ -143,14 +143,14 @@ def test_default_rules_join_and_leave(user, campaign):
     assert items == [
         {
             "user_id": user.pk,
-            "activity_type": "fast_join",
+            "activity_type": "target_join",
             "title": "You joined Great Lent",
             "event_id": joined.pk,
             "data": {"campaign_id": str(campaign.pk), "campaign_name": "Great Lent"},
         },
         {
             "user_id": user.pk,
-            "activity_type": "fast_leave",
+            "activity_type": "target_leave",
             "title": "You left Great Lent",
             "event_id": left.pk,
             "data": {"campaign_id": str(campaign.pk), "campaign_name": "Great Lent"},
@@ -167,10 +167,10 @@ def test_participant_rules_reach_every_member(user, other_user, campaign):
         feed().order_by("activity_type", "user_id").values_list("user_id", "activity_type", "title")
     )
     assert list(rows) == [
-        (user.pk, "fast_start", "Great Lent has started"),
-        (other_user.pk, "fast_start", "Great Lent has started"),
         (user.pk, "milestone", "Great Lent reached 10 participants"),
         (other_user.pk, "milestone", "Great Lent reached 10 participants"),
+        (user.pk, "target_start", "Great Lent has started"),
+        (other_user.pk, "target_start", "Great Lent has started"),
     ]
     assert not feed().filter(user=outsider).exists()
 
@@ -181,14 +181,14 @@ def test_batch_fan_out_is_set_based(campaign, django_assert_max_num_queries):
     # event insert + feed insert (+ savepoints)
     with django_assert_max_num_queries(6):
         record_events(specs)
-    assert feed().filter(activity_type="fast_join").count() == 60
+    assert feed().filter(activity_type="target_join").count() == 60
 
 
 def test_join_and_leave_codes_follow_settings(engagement_settings, user, campaign):
     engagement_settings.update(JOIN_EVENT="fast_joined")
     record_event("fast_joined", user=user, target=campaign)
     record_event("target_joined", user=user, target=campaign)
-    assert list(feed().values_list("activity_type", flat=True)) == ["fast_join"]
+    assert list(feed().values_list("activity_type", flat=True)) == ["target_join"]
 
 
 def test_dict_rules_merge_over_defaults(engagement_settings, user, campaign):
@@ -208,7 +208,7 @@ def test_dict_rules_merge_over_defaults(engagement_settings, user, campaign):
     rows = feed().order_by("pk").values_list("activity_type", "title", "description")
     assert list(rows) == [
         ("event", "You commented on Great Lent", "Amen"),
-        ("fast_join", "You joined Great Lent", ""),
+        ("target_join", "You joined Great Lent", ""),
     ]
 
 
@@ -273,7 +273,7 @@ def test_serialize_feed_item_shape(user, campaign, django_assert_num_queries):
         [
             Feed(
                 user=user,
-                activity_type="fast_join",
+                activity_type="target_join",
                 title="Joined",
                 target=campaign,
                 created_at=created,
@@ -293,8 +293,8 @@ def test_serialize_feed_item_shape(user, campaign, django_assert_num_queries):
         data = [serialize_feed_item(item) for item in items]
     assert data[0] == {
         "id": items[0].pk,
-        "activity_type": "fast_join",
-        "activity_type_display": "Joined Fast",
+        "activity_type": "target_join",
+        "activity_type_display": "Joined campaign",
         "title": "Joined",
         "description": "",
         "is_read": False,
@@ -332,7 +332,7 @@ def test_json_timestamp_is_the_api_form(settings):
 def test_feed_summary(user, other_user, campaign, django_assert_max_num_queries):
     Feed = get_feed_model()
     now = timezone.now()
-    types = ["fast_join"] * 5 + ["fast_reminder"] * 3 + ["devotional_reminder"] * 2 + ["milestone"]
+    types = ["target_join"] * 5 + ["reminder"] * 3 + ["content_available"] * 2 + ["milestone"]
     Feed.objects.bulk_create(
         [
             Feed(
@@ -345,7 +345,7 @@ def test_feed_summary(user, other_user, campaign, django_assert_max_num_queries)
             )
             for n, activity_type in enumerate(types)
         ]
-        + [Feed(user=other_user, activity_type="fast_join", title="not yours")]
+        + [Feed(user=other_user, activity_type="target_join", title="not yours")]
     )
     with django_assert_max_num_queries(2):
         summary = feed_summary(user)
@@ -355,15 +355,15 @@ def test_feed_summary(user, other_user, campaign, django_assert_max_num_queries)
         "read_count": 3,
     }
     assert summary["activity_types"] == {
-        "fast_join": 5,
-        "fast_reminder": 3,
-        "devotional_reminder": 2,
+        "target_join": 5,
+        "reminder": 3,
+        "content_available": 2,
         "milestone": 1,
     }
     assert list(summary["activity_types"]) == [
-        "fast_join",
-        "fast_reminder",
-        "devotional_reminder",
+        "target_join",
+        "reminder",
+        "content_available",
         "milestone",
     ]
     assert [item.title for item in summary["recent_activity"]] == [f"item {n}" for n in range(5)]

@@ -35,13 +35,13 @@ def feed_items(user):
         [
             Feed(
                 user=user,
-                activity_type="fast_reminder",
+                activity_type="reminder",
                 title="old",
                 created_at=now - timedelta(days=31),
             ),
             Feed(
                 user=user,
-                activity_type="fast_reminder",
+                activity_type="reminder",
                 title="new",
                 created_at=now - timedelta(days=29),
             ),

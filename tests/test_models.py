@@ -105,8 +105,8 @@ def test_feed_targets_load_in_constant_queries(user, django_assert_num_queries):
 
 
 def test_display_helpers(user):
-    item = ActivityFeedItem.objects.create(user=user, activity_type="fast_join", title="t")
-    assert item.activity_type_display == "Joined Fast"
+    item = ActivityFeedItem.objects.create(user=user, activity_type="target_join", title="t")
+    assert item.activity_type_display == "Joined campaign"
     assert item.age_display == "just now"
     assert ActivityFeedItem(activity_type="custom_thing").activity_type_display == "Custom thing"
 

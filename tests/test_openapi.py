@@ -177,7 +177,7 @@ def feed_items(user, campaign):
     course = Course.objects.create(title="Icons")
     now = timezone.now()
     rows = [
-        Feed(user=user, activity_type="fast_join", title="Joined", created_at=now, data={"n": 1}),
+        Feed(user=user, activity_type="target_join", title="Joined", created_at=now, data={"n": 1}),
         Feed(
             user=user,
             activity_type="milestone",

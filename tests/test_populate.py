@@ -49,9 +49,9 @@ def test_populate_is_exact_and_idempotent(history):
     assert result.end - result.start == timedelta(days=30)
     assert sorted(feed().values_list("user_id", "activity_type")) == sorted(
         [
-            (user.pk, "fast_join"),
-            (user.pk, "fast_leave"),
-            (other_user.pk, "fast_join"),
+            (user.pk, "target_join"),
+            (user.pk, "target_leave"),
+            (other_user.pk, "target_join"),
             (other_user.pk, "milestone"),
         ]
     )
@@ -76,8 +76,8 @@ def test_one_user(history):
     user, other_user = history
     assert populate_feed(user=other_user).created_count == 2
     assert sorted(feed().values_list("user_id", "activity_type")) == [
-        (other_user.pk, "fast_join"),
         (other_user.pk, "milestone"),
+        (other_user.pk, "target_join"),
     ]
     assert populate_feed(user=user).created_count == 2
     assert populate_feed().created_count == 0
@@ -192,9 +192,9 @@ def test_backfill_reaches_the_participants_of_the_events_time(membership_history
 
     # 9 join/leave items for their actors + 4 "has started" + 5 milestone items.
     assert result.created_count == 18
-    assert recipients_of("fast_start") == ["early", "gone", "silent", "untold"]
+    assert recipients_of("target_start") == ["early", "gone", "silent", "untold"]
     assert recipients_of("milestone") == ["back", "early", "later", "silent", "untold"]
-    assert feed().filter(activity_type__in=["fast_join", "fast_leave"]).count() == 9
+    assert feed().filter(activity_type__in=["target_join", "target_leave"]).count() == 9
     assert populate_feed(days_back=60).created_count == 0
 
 
@@ -214,9 +214,9 @@ def test_backfill_for_one_user_follows_the_same_history(membership_history):
     assert populate_feed(user=membership_history["later"], days_back=60).created_count == 2
     assert populate_feed(user=membership_history["newcomer"], days_back=60).created_count == 1
     assert sorted(feed().values_list("user__username", "activity_type")) == [
-        ("later", "fast_join"),
         ("later", "milestone"),
-        ("newcomer", "fast_join"),
+        ("later", "target_join"),
+        ("newcomer", "target_join"),
     ]
     assert populate_feed(days_back=60).created_count == 15
 

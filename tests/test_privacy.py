@@ -61,7 +61,7 @@ def test_export_user_data(user, other_user, campaign, django_assert_max_num_quer
     )
     [item] = exported["feed_items"]
     assert {key: item[key] for key in ("activity_type", "title", "is_read", "target_type")} == {
-        "activity_type": "fast_join",
+        "activity_type": "target_join",
         "title": "You joined Great Lent",
         "is_read": False,
         "target_type": "testapp.campaign",

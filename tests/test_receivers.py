@@ -167,9 +167,9 @@ def test_joins_fan_out_to_the_feed(tracking):
         .values_list("user__username", "activity_type", "title")
     )
     assert list(rows) == [
-        ("alice", "fast_join", "You joined Lent"),
-        ("bob", "fast_join", "You joined Lent"),
-        ("bob", "fast_leave", "You left Lent"),
+        ("alice", "target_join", "You joined Lent"),
+        ("bob", "target_join", "You joined Lent"),
+        ("bob", "target_leave", "You left Lent"),
     ]
 
 

@@ -74,9 +74,9 @@ def test_each_type_expires_strictly_before_its_cutoff(policy_rows):
     expected = dict.fromkeys([*DEFAULT_FEED_RETENTION, "custom_type"], 1)
     assert result.deleted == dict(sorted(expected.items()))
     assert result.counts == result.deleted
-    assert result.total == 9
+    assert result.total == 8
     assert result.dry_run is False and result.archive is None
-    assert result.cutoffs["fast_reminder"] == NOW - timedelta(days=30)
+    assert result.cutoffs["reminder"] == NOW - timedelta(days=30)
     assert result.cutoffs["*"] == NOW - timedelta(days=180)
     # The rows on and inside each cutoff survive.
     assert remaining_types() == dict.fromkeys(expected, 2)
@@ -91,8 +91,8 @@ def test_dry_run_counts_per_type_and_deletes_nothing(policy_rows, make_items):
     assert result.deleted == {}
     assert result.counts["milestone"] == 3
     assert result.counts["custom_type"] == 1
-    assert result.total == 11
-    assert get_feed_model().objects.count() == 29
+    assert result.total == 10
+    assert get_feed_model().objects.count() == 26
 
 
 def test_types_without_expired_rows_are_listed_with_zero(make_items):
@@ -104,11 +104,11 @@ def test_types_without_expired_rows_are_listed_with_zero(make_items):
 
 
 def test_activity_type_limits_the_run(policy_rows):
-    result = apply_retention(activity_type="fast_reminder")
+    result = apply_retention(activity_type="reminder")
 
-    assert result.deleted == {"fast_reminder": 1}
-    assert list(result.cutoffs) == ["fast_reminder"]
-    assert get_feed_model().objects.count() == 26
+    assert result.deleted == {"reminder": 1}
+    assert list(result.cutoffs) == ["reminder"]
+    assert get_feed_model().objects.count() == 23
 
 
 def test_activity_type_only_present_in_the_table_uses_the_default(make_items):
@@ -124,8 +124,10 @@ def test_unknown_activity_type_lists_the_known_ones(make_items):
         apply_retention(activity_type="nope")
 
     message = str(excinfo.value)
-    assert message.startswith("Unknown activity type 'nope'; known types: custom_type, ")
-    assert "fast_reminder" in message and "milestone" in message
+    assert message.startswith(
+        "Unknown activity type 'nope'; known types: content_available, custom_type, "
+    )
+    assert "reminder" in message and "milestone" in message
 
 
 def test_older_than_days_overrides_every_type(make_items):
@@ -143,11 +145,11 @@ def test_older_than_days_overrides_every_type(make_items):
 def test_feed_retention_setting_is_honoured(engagement_settings, make_items):
     engagement_settings.update(FEED_RETENTION={"milestone": 5}, FEED_RETENTION_DEFAULT=10)
     make_items("milestone", *around_cutoff(5))
-    make_items("fast_reminder", *around_cutoff(10))
+    make_items("reminder", *around_cutoff(10))
 
     result = apply_retention()
 
-    assert result.deleted == {"fast_reminder": 1, "milestone": 1}
+    assert result.deleted == {"reminder": 1, "milestone": 1}
     assert set(result.cutoffs) == {"milestone", "*"}
 
 
@@ -161,8 +163,8 @@ def test_deletes_in_bounded_batches(make_items):
     deletes = [q["sql"] for q in queries if "DELETE FROM" in q["sql"]]
     if connection.vendor == "postgresql":
         # One statement per batch, picking at most 2 rows by the index, plus one
-        # probe per policy that finds nothing (9 policies: 8 table types and the rest).
-        assert len(deletes) == 3 + 2 + 9
+        # probe per policy that finds nothing (8 policies: 7 table types and the rest).
+        assert len(deletes) == 3 + 2 + 8
         assert all("ctid = ANY(ARRAY(SELECT" in sql and "LIMIT 2)" in sql for sql in deletes)
     else:
         # milestone 2+2+1, custom_type 2+1: DELETE ... WHERE id IN (<at most 2 ids>).
@@ -232,7 +234,7 @@ def test_archive_holds_exactly_the_deleted_rows(tmp_path, make_items):
 
 def test_restore_brings_the_archived_rows_back_unchanged(tmp_path, make_items, other_user):
     make_items("milestone", *[timedelta(days=400 + n) for n in range(3)])
-    make_items("fast_reminder", timedelta(days=31), user=other_user)
+    make_items("reminder", timedelta(days=31), user=other_user)
     before = list(get_feed_model().objects.order_by("pk").values())
 
     result = apply_retention(archive_to=str(tmp_path / "run.jsonl.gz"))
@@ -303,19 +305,19 @@ def run(*args, tty=False):
 def test_command_dry_run_prints_a_per_type_summary(policy_rows):
     output = run("--dry-run")
 
-    assert "  fast_reminder: would delete 1 (created before 2026-01-30 12:00 UTC)" in output
+    assert "  reminder: would delete 1 (created before 2026-01-30 12:00 UTC)" in output
     assert "  custom_type: would delete 1 (created before 2025-09-02 12:00 UTC)" in output
-    assert output.rstrip().endswith("Would delete 9 activity feed items.")
-    assert get_feed_model().objects.count() == 27
+    assert output.rstrip().endswith("Would delete 8 activity feed items.")
+    assert get_feed_model().objects.count() == 24
 
 
 def test_command_deletes_and_archives(policy_rows, tmp_path):
     output = run("--archive-to", str(tmp_path), "--batch-size", "3")
 
     archive = next(tmp_path.iterdir())
-    assert f"Deleted 9 activity feed items. Archived to {archive}" in output
-    assert len(list(read_archive(archive))) == 9
-    assert get_feed_model().objects.count() == 18
+    assert f"Deleted 8 activity feed items. Archived to {archive}" in output
+    assert len(list(read_archive(archive))) == 8
+    assert get_feed_model().objects.count() == 16
 
 
 def test_command_activity_type_and_older_than_days(make_items):

@@ -113,13 +113,13 @@ def test_maintenance_tasks_delegate(monkeypatch):
     monkeypatch.setattr(tasks, "apply_retention", lambda **kw: calls.append(("retention", kw)))
     monkeypatch.setattr(tasks, "purge_events", lambda days=None: calls.append(("purge", days)))
     monkeypatch.setattr(tasks, "aggregate_daily", lambda day: calls.append(("aggregate", day)))
-    tasks.apply_retention_task(dry_run=True, activity_type="fast_reminder")
+    tasks.apply_retention_task(dry_run=True, activity_type="reminder")
     tasks.purge_events_task()
     tasks.purge_events_task(days=30)
     tasks.aggregate_daily_task("2026-01-04")
     tasks.aggregate_daily_task()
     assert calls == [
-        ("retention", {"dry_run": True, "activity_type": "fast_reminder"}),
+        ("retention", {"dry_run": True, "activity_type": "reminder"}),
         ("purge", None),
         ("purge", 30),
         ("aggregate", date(2026, 1, 4)),

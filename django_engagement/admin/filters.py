@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..conf import engagement_settings
 from ..models import EventAggregateDaily
+from ..models.base import activity_type_label
 from ..services.aggregation import ALL as ALL_TYPES
 
 
@@ -67,6 +68,5 @@ class ActivityTypeListFilter(ValueListFilter):
     parameter_name = field_name = "activity_type"
 
     def lookups(self, request: Any, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        labels = engagement_settings.ACTIVITY_TYPES
-        codes = sorted({*labels, *engagement_settings.FEED_RETENTION})
-        return [(code, labels.get(code, code)) for code in codes]
+        codes = sorted({*engagement_settings.ACTIVITY_TYPES, *engagement_settings.FEED_RETENTION})
+        return [(code, activity_type_label(code)) for code in codes]

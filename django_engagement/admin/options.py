@@ -19,12 +19,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import lazy
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ..managers import FeedQuerySet
 from ..models import AbstractActivityFeedItem, AbstractEvent
+from ..conf import engagement_settings
 from ..services.dashboard import target_names
 from .export import export_events_csv
 from .filters import ActivityTypeListFilter, EventTypeListFilter, SourceListFilter
@@ -37,6 +39,8 @@ def username_lookup() -> str:
 
 
 TARGET_NAME_ATTR = "_engagement_target_name"
+# The target column is headed with the host's word for it ("course"), read when shown.
+target_column_header = lazy(lambda: str(engagement_settings.TARGET_LABEL), str)()
 
 
 def attach_target_names(rows: Sequence[AbstractEvent | AbstractActivityFeedItem]) -> None:
@@ -76,7 +80,7 @@ class BigTableAdmin(admin.ModelAdmin):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return TargetNamesChangeList
 
-    @admin.display(description=_("target"), ordering="target_content_type")
+    @admin.display(description=target_column_header, ordering="target_content_type")
     def target_display(self, obj: AbstractEvent | AbstractActivityFeedItem) -> str:
         """The target's name, loaded for the whole page by ``TargetNamesChangeList``.
 
@@ -172,7 +176,7 @@ class ActivityFeedItemAdmin(BigTableAdmin):
     list_display = (
         "created_at",
         "user",
-        "activity_type",
+        "activity_type_display",
         "title",
         "target_display",
         "is_read",
@@ -196,6 +200,11 @@ class ActivityFeedItemAdmin(BigTableAdmin):
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return ("title", "=activity_type", f"^{username_lookup()}")
+
+    @admin.display(description=_("activity type"), ordering="activity_type")
+    def activity_type_display(self, obj: Model) -> str:
+        """The type's label from ``ACTIVITY_TYPES`` ("Joined course"), not its code."""
+        return obj.activity_type_display
 
     @admin.action(description=_("Mark selected items as read"), permissions=["change"])
     def mark_read(self, request: HttpRequest, queryset: FeedQuerySet) -> None:

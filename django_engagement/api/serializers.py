@@ -23,14 +23,9 @@ from rest_framework import serializers
 from .. import validators
 from ..conf import engagement_settings
 from ..models import AbstractActivityFeedItem
-from ..receivers import LOGIN_EVENT, LOGOUT_EVENT, SIGNUP_EVENT, TARGET_UPDATED_EVENT
+from ..receivers import reserved_event_types
 from ..services.events import column_limit
-from ..services.feed import (
-    MILESTONE_EVENT,
-    TARGET_CREATED_EVENT,
-    TARGET_STARTED_EVENT,
-    stored_target_id,
-)
+from ..services.feed import stored_target_id
 from .schema import extend_schema_field
 
 #: Deepest nesting accepted in an event payload; real payloads are flat.
@@ -175,23 +170,6 @@ class EventInSerializer(StrictFieldsMixin, serializers.Serializer):
         if value > timezone.now() + MAX_CLOCK_SKEW:
             raise serializers.ValidationError(_("Timestamp is more than a day in the future."))
         return value
-
-
-def reserved_event_types() -> frozenset[str]:
-    """Codes the package records itself from signals; clients may not send them."""
-    return frozenset(
-        {
-            engagement_settings.JOIN_EVENT,
-            engagement_settings.LEAVE_EVENT,
-            MILESTONE_EVENT,
-            SIGNUP_EVENT,
-            LOGIN_EVENT,
-            LOGOUT_EVENT,
-            TARGET_CREATED_EVENT,
-            TARGET_STARTED_EVENT,
-            TARGET_UPDATED_EVENT,
-        }
-    )
 
 
 def _run_django_validator(validator: Any, value: Any) -> Any:

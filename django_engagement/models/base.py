@@ -37,6 +37,26 @@ def on_user_delete(collector, field, sub_objs, using) -> None:
         models.CASCADE(collector, field, sub_objs, using)
 
 
+TARGET_LABEL_PLACEHOLDER = "{target_label}"
+
+
+def activity_type_label(activity_type: str) -> str:
+    """The display label of ``activity_type``, in the host's words.
+
+    Every place that shows a label (the feed API, the admin) reads it here, from
+    ``ACTIVITY_TYPES`` with ``{target_label}`` replaced by ``TARGET_LABEL``; a label
+    that starts with the placeholder gets a capital first letter ("Course started").
+    Types without a label read as their code in words: ``custom_thing`` -> "Custom thing".
+    """
+    template = engagement_settings.ACTIVITY_TYPES.get(activity_type)
+    if not template:
+        return activity_type.replace("_", " ").capitalize()
+    label = template.replace(TARGET_LABEL_PLACEHOLDER, str(engagement_settings.TARGET_LABEL))
+    if template.startswith(TARGET_LABEL_PLACEHOLDER):
+        label = label[:1].upper() + label[1:]
+    return label
+
+
 class TargetMixin(models.Model):
     """Generic pointer to any host model, with int or UUID primary keys.
 
@@ -61,7 +81,7 @@ class TargetMixin(models.Model):
 
     @property
     def target_type(self) -> str | None:
-        """``app_label.model`` of the target, e.g. ``hub.fast``."""
+        """``app_label.model`` of the target, e.g. ``courses.course``."""
         if self.target_content_type_id is None:
             return None
         content_type = ContentType.objects.get_for_id(self.target_content_type_id)
@@ -210,12 +230,11 @@ class AbstractActivityFeedItem(TargetMixin):
 
     @property
     def activity_type_display(self) -> str:
-        labels = engagement_settings.ACTIVITY_TYPES
-        return labels.get(self.activity_type) or self.activity_type.replace("_", " ").capitalize()
+        return activity_type_label(self.activity_type)
 
     @property
     def age_display(self) -> str:
-        """Short relative age as in seed 004: ``just now``, ``5m ago``, ``2h ago``, ``3d ago``."""
+        """Short relative age for feed lists: ``just now``, ``5m ago``, ``2h ago``, ``3d ago``."""
         seconds = int((timezone.now() - self.created_at).total_seconds())
         if seconds < 60:
             return "just now"

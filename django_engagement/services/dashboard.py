@@ -18,8 +18,8 @@ Returned shape (public API, keep it stable)::
         "events_by_type": [{"event_type": "login", "count": 12}, ...],    # count desc
         "joins_leaves_per_day": [{"date": "...", "joins": 1, "leaves": 0}, ...],  # every day
         "top_users": [{"user_id": 1, "username": "alice", "count": 9}, ...],      # top 10
-        "top_targets": [{"target_type": "hub.fast", "target_id": "12",
-                         "name": "Great Lent", "count": 4}, ...],                # top 10
+        "top_targets": [{"target_type": "courses.course", "target_id": "12",
+                         "name": "Django basics", "count": 4}, ...],                # top 10
     }
 
 Every number comes from a grouped query, so the cost is a fixed number of

@@ -4,7 +4,7 @@ Usage::
 
     from django_engagement import notify, feed_summary
 
-    notify(fast.participants.all(), "fast_reminder", title=f"{fast} starts tomorrow", target=fast)
+    notify(course.students.all(), "reminder", title=f"{course} starts tomorrow", target=course)
     feed_summary(request.user)
 
 Feed items are written with set-based SQL only: ``INSERT ... SELECT`` from the
@@ -100,15 +100,19 @@ class FeedRule:
 
 
 def default_feed_rules() -> dict[str, FeedRule]:
-    """The built-in rules; the activity types are seed 004's names."""
+    """The built-in rules, keyed by the event codes in use when they are read.
+
+    ``JOIN_EVENT`` and ``LEAVE_EVENT`` are read on every call, so a host that renames
+    them keeps the join and leave items without restating the rules.
+    """
     return {
-        engagement_settings.JOIN_EVENT: FeedRule("fast_join", ACTOR, "You joined {target}"),
-        engagement_settings.LEAVE_EVENT: FeedRule("fast_leave", ACTOR, "You left {target}"),
+        engagement_settings.JOIN_EVENT: FeedRule("target_join", ACTOR, "You joined {target}"),
+        engagement_settings.LEAVE_EVENT: FeedRule("target_leave", ACTOR, "You left {target}"),
         MILESTONE_EVENT: FeedRule(
             "milestone", PARTICIPANTS, "{target} reached {data[threshold]} participants"
         ),
-        TARGET_CREATED_EVENT: FeedRule("fast_start", PARTICIPANTS, "{target} has started"),
-        TARGET_STARTED_EVENT: FeedRule("fast_start", PARTICIPANTS, "{target} has started"),
+        TARGET_CREATED_EVENT: FeedRule("target_start", PARTICIPANTS, "{target} has started"),
+        TARGET_STARTED_EVENT: FeedRule("target_start", PARTICIPANTS, "{target} has started"),
     }
 
 

@@ -1,4 +1,4 @@
-"""The engagement report of seed 000: sections computed with grouped, streamed queries.
+"""The engagement report: sections computed with grouped, streamed queries.
 
 Usage::
 
@@ -297,7 +297,7 @@ class _Report:
         return self.Feed._default_manager.filter(self.period.filter())
 
     def user_activity(self) -> Iterator[Row]:
-        """Feed items per user in the period, by ``activity_type`` (seed 000's UserActivityFeed)."""
+        """Feed items per user in the period, by ``activity_type``."""
         username_path = f"user__{self.User.USERNAME_FIELD}"
         email_name = self.User.get_email_field_name()
         email = (
@@ -657,7 +657,7 @@ def write_zip(target: str | Path | IO[bytes], files: Iterable[Path]) -> None:
 
 
 def s3_settings() -> Row:
-    """The S3 settings of seed 000, validated; raises ``ReportUploadError`` naming what is missing.
+    """The ``AWS_*`` S3 settings, validated; raises ``ReportUploadError`` naming what is missing.
 
     Only the bucket (and a region, unless ``AWS_S3_ENDPOINT_URL`` is set) is required:
     without access keys boto3 uses its usual credential chain (env, IAM role).

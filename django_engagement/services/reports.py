@@ -1,4 +1,4 @@
-"""Admin report numbers behind ``reports/*`` (seed 003's admin analytics, generalised).
+"""Admin report numbers behind ``reports/*`` (the staff analytics endpoints).
 
 Usage::
 
@@ -60,7 +60,7 @@ def _day_totals(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def daily_summary(day: date) -> dict[str, Any]:
-    """Seed 003's daily summary: totals, distinct users / anonymous ids, events per type
+    """One day's summary: totals, distinct users / anonymous ids, events per type
     (largest first)."""
     rows = day_rows(day)
     totals = _day_totals(rows)
@@ -78,7 +78,7 @@ def daily_summary(day: date) -> dict[str, Any]:
 
 
 def active_users(day: date) -> dict[str, Any]:
-    """Seed 003's active users: distinct signed-in users and anonymous ids of ``day``."""
+    """Active users: distinct signed-in users and anonymous ids of ``day``."""
     totals = _day_totals(day_rows(day))
     return {
         "date": day.isoformat(),
@@ -94,9 +94,8 @@ def top_values(
     """Most frequent values of payload key ``key`` over ``date_from..date_to`` (inclusive).
 
     One grouped query on the JSON key (``data__<key>`` as text); events without the
-    key or with a JSON null there are left out. Values are reported as text, the way
-    seed 003 shows them, so ``"456"`` and ``456`` count as one value (and both
-    databases agree). Ties are ordered by value.
+    key or with a JSON null there are left out. Values are reported as text, so
+    ``"456"`` and ``456`` count as one value (and both databases agree). Ties are ordered by value.
     """
     if not PAYLOAD_KEY_RE.match(key):
         raise ValueError("key must be 1 to 64 letters, digits or underscores.")

@@ -123,6 +123,42 @@ ENGAGEMENT = {
     "TARGET_PARTICIPANTS": "profiles__user",
     "JOIN_EVENT": "fast_joined",
     "LEAVE_EVENT": "fast_left",
+    # The original app's feed vocabulary: its activity types, labels and retention table,
+    # and the rules that give the join, leave and start items those types.
+    "ACTIVITY_TYPES": {
+        "event": "Event",
+        "fast_start": "Fast Started",
+        "fast_join": "Joined Fast",
+        "fast_leave": "Left Fast",
+        "devotional_available": "Devotional Available",
+        "milestone": "Milestone Reached",
+        "fast_reminder": "Fast Reminder",
+        "devotional_reminder": "Devotional Reminder",
+    },
+    "FEED_RETENTION": {
+        "fast_reminder": 30,
+        "devotional_reminder": 30,
+        "fast_start": 90,
+        "fast_join": 180,
+        "fast_leave": 180,
+        "devotional_available": 90,
+        "milestone": 365,
+        "event": 180,
+    },
+    "FEED_RULES": {
+        "fast_joined": {"activity_type": "fast_join", "title": "You joined {target}"},
+        "fast_left": {"activity_type": "fast_leave", "title": "You left {target}"},
+        "target_created": {
+            "activity_type": "fast_start",
+            "recipients": "participants",
+            "title": "{target} has started",
+        },
+        "target_started": {
+            "activity_type": "fast_start",
+            "recipients": "participants",
+            "title": "{target} has started",
+        },
+    },
     # Segment/RudderStack/PostHog SDKs (docs/guide/sdks.md): point them at
     # /api/engagement/segment or /api/engagement/posthog with this key.
     "WRITE_KEYS": {env("ENGAGEMENT_WRITE_KEY", default="wk_demo"): {"source": "web"}},

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from django_engagement.conf import engagement_settings
 from django_engagement.models import get_feed_model, get_target_model
-from hub.models import Fast
+from hub.models import Church, Fast, Profile
 
 
 def test_engagement_is_configured_for_fasts():
@@ -16,6 +18,26 @@ def test_engagement_is_configured_for_fasts():
     assert engagement_settings.TARGET_LABEL == "fast"
     assert engagement_settings.TARGET_GROUP_LABEL == "church"
     assert engagement_settings.TARGET_PARTICIPANTS == "profiles__user"
+
+
+def test_joining_a_fast_shows_the_original_vocabulary_in_the_feed(db, client):
+    """The project's ENGAGEMENT restores the original app's activity types and labels."""
+    user = get_user_model().objects.create_user("ann", password="pw")
+    fast = Fast.objects.create(
+        name="Advent",
+        church=Church.objects.create(name="St. Mary"),
+        starts_on=date(2026, 12, 1),
+        ends_on=date(2026, 12, 24),
+    )
+    fast.profiles.add(Profile.objects.create(user=user))
+    client.login(username="ann", password="pw")
+    [item] = client.get("/api/engagement/activity-feed/").json()["results"]
+    assert (item["activity_type"], item["activity_type_display"], item["title"]) == (
+        "fast_join",
+        "Joined Fast",
+        "You joined Advent",
+    )
+    assert engagement_settings.FEED_RETENTION["devotional_reminder"] == 30
 
 
 def test_system_checks_pass(db):

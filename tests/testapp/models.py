@@ -34,9 +34,14 @@ class Campaign(models.Model):
 
 
 class Course(models.Model):
-    """An int-keyed model, used as a generic target in tests."""
+    """An int-keyed model, used as a generic target in tests.
+
+    tests/test_vocabulary.py makes it the target of a host with its own words
+    (``course.students.add(user)``).
+    """
 
     title = models.CharField(max_length=100)
+    students = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="courses", blank=True)
 
     def __str__(self):
         return self.title

@@ -3,7 +3,7 @@
 ::
 
     manage.py cleanup_activity_feeds --dry-run
-    manage.py cleanup_activity_feeds --activity-type fast_reminder --older-than-days 60
+    manage.py cleanup_activity_feeds --activity-type reminder --older-than-days 60
     manage.py cleanup_activity_feeds --archive-to /var/backups/engagement --batch-size 5000
 
 A thin wrapper over ``django_engagement.services.retention.apply_retention``.

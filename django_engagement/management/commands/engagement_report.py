@@ -1,4 +1,4 @@
-"""``manage.py engagement_report``: seed 000's engagement report as files, stdout, zip or S3.
+"""``manage.py engagement_report``: the engagement report as files, stdout, zip or S3.
 
     python manage.py engagement_report --start 2024-01-01 --end 2024-01-31 --format csv --zip
     python manage.py engagement_report --stdout | jq .other_metrics
