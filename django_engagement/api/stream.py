@@ -37,7 +37,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from ..conf import engagement_settings
-from ..services.realtime import Update, subscription_for
+from ..services.realtime import Update, release_connections, subscription_for
 from .serializers import FeedItemSerializer
 
 RETRY_MS = 3000
@@ -47,7 +47,10 @@ MAX_EVENT_ID = 2**63 - 1
 def _authenticate(request: HttpRequest) -> Any:
     """The DRF-authenticated user, or raise DRF's ``APIException`` (sync: it may query)."""
     authenticators = [cls() for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
-    user = Request(request, authenticators=authenticators).user
+    try:
+        user = Request(request, authenticators=authenticators).user
+    finally:
+        release_connections()  # the stream outlives the request's thread's queries
     if not user.is_authenticated:
         raise exceptions.NotAuthenticated()
     return user

@@ -141,6 +141,30 @@ def publish_users(user_ids: Iterable[Any] | None) -> None:
 # -- reading (the stream process, sync; run through sync_to_async) ---------------------
 
 
+def release_connections() -> None:
+    """Close this thread's database connections outside a transaction.
+
+    Django's ASGI handler gives each request its own thread for sync code, and a
+    stream's request lasts as long as the tab is open: without this, every open
+    stream would keep a database connection (PostgreSQL's 100 are soon gone).
+    """
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
+def _released(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` run through ``sync_to_async``, releasing its connections afterwards."""
+
+    def run(*args: Any) -> Any:
+        try:
+            return function(*args)
+        finally:
+            release_connections()
+
+    return sync_to_async(run)
+
+
 @dataclass
 class FeedState:
     """New items (ascending pk) and unread counts of some users, read together."""
@@ -370,7 +394,7 @@ class Hub:
                 continue
             after = min(subscription.last_id for subscription in subscriptions)
             try:
-                state = await sync_to_async(read_changes)(users, after)
+                state = await _released(read_changes)(users, after)
             except Exception:
                 logger.warning("Could not re-read feeds for the real-time stream", exc_info=True)
                 continue
@@ -396,10 +420,10 @@ async def subscription_for(user_id: Any, after: int | None):
     Always unsubscribes.
     """
     if after is None:
-        after = await sync_to_async(newest_item_id)(user_id)
+        after = await _released(newest_item_id)(user_id)
     subscription = await hub.subscribe(user_id, after)
     try:
-        state = await sync_to_async(read_start)(user_id, after)
+        state = await _released(read_start)(user_id, after)
         first = subscription.take(Update(state.items[user_id], state.unread[user_id]))
         yield subscription, first
     finally:
