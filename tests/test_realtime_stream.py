@@ -433,3 +433,34 @@ def test_item_from_another_process_through_postgres_notify(tmp_path, django_user
 def test_item_from_another_process_through_redis_pubsub(tmp_path, django_user_model):
     require_service(redis_available(), "Redis is not running on 127.0.0.1:6379")
     cross_process_delivery(REDIS_SETTINGS, tmp_path, django_user_model)
+
+
+@pytest.mark.parametrize(
+    ("broker", "expected"),
+    [
+        (None, []),
+        ("memory", []),
+        ("redis", []),
+        ("carrier-pigeon", ["REALTIME_BROKER is 'carrier-pigeon', not one of"]),
+    ],
+)
+def test_w006_names_a_broker_that_cannot_work(engagement_settings, broker, expected):
+    from django_engagement.checks import check_realtime_broker
+
+    engagement_settings.update(REALTIME_BROKER=broker)
+    messages = check_realtime_broker()
+    assert [m.id for m in messages] == ["django_engagement.W006"] * len(expected)
+    assert all(text in m.msg for m, text in zip(messages, expected, strict=True))
+
+
+def test_w006_postgres_broker_without_postgresql(engagement_settings):
+    from django_engagement.checks import check_realtime_broker
+
+    engagement_settings.update(REALTIME_BROKER="postgres")
+    messages = check_realtime_broker()
+    if connection.vendor == "postgresql":
+        assert messages == []
+    else:
+        assert [m.msg.split(":")[0] for m in messages] == [
+            "ENGAGEMENT REALTIME_BROKER is 'postgres' but the feed's database is not PostgreSQL"
+        ]

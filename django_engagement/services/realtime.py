@@ -84,7 +84,7 @@ def broker_name() -> str:
     """The configured broker, or the default for the feed database's vendor."""
     configured = engagement_settings.REALTIME_BROKER
     if configured is None:
-        return POSTGRES if _feed_connection().vendor == "postgresql" else MEMORY
+        return POSTGRES if feed_connection().vendor == "postgresql" else MEMORY
     if configured not in BROKERS:
         raise ImproperlyConfigured(
             f"ENGAGEMENT['REALTIME_BROKER'] must be one of {', '.join(BROKERS)} or None, "
@@ -93,7 +93,8 @@ def broker_name() -> str:
     return configured
 
 
-def _feed_connection():
+def feed_connection():
+    """The connection of the feed model's write database (where NOTIFY goes)."""
     return connections[router.db_for_write(get_feed_model())]
 
 
@@ -123,7 +124,7 @@ def publish(change: FeedChange) -> None:
     try:
         name = broker_name()
         if name == POSTGRES:
-            with _feed_connection().cursor() as cursor:
+            with feed_connection().cursor() as cursor:
                 cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload])
         elif name == REDIS:
             _redis_client(engagement_settings.REALTIME_REDIS_URL).publish(channel, payload)
@@ -254,7 +255,7 @@ async def listen_postgres(deliver: Callable[[str | bytes], None], ready: asyncio
 
     params = {
         key: value
-        for key, value in _feed_connection().get_connection_params().items()
+        for key, value in feed_connection().get_connection_params().items()
         if isinstance(value, str | int) and key != "prepare_threshold"
     }
     channel = engagement_settings.REALTIME_CHANNEL
