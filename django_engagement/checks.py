@@ -1,6 +1,6 @@
 """System checks that catch misconfiguration at ``manage.py check`` time.
 
-Ids: ``django_engagement.E001``-``E015`` (errors) and ``W001``-``W005`` (warnings);
+Ids: ``django_engagement.E001``-``E015`` (errors) and ``W001``-``W006`` (warnings);
 docs/reference/checks.md lists each with its fix.
 """
 
@@ -416,3 +416,38 @@ def missing_app_error(app: str) -> checks.Error:
 def check_engagement_apps(app_configs=None, **kwargs: Any) -> list[checks.CheckMessage]:
     """The apps the package builds on are installed (else the API answers 500s)."""
     return [missing_app_error(app) for app in REQUIRED_APPS if not apps.is_installed(app)]
+
+
+def _realtime_broker_problem() -> str | None:
+    """Why activity-feed/stream/ would get no notes from the configured broker, or None."""
+    # Local: services import the models, which cannot load when checks is imported.
+    from .services.realtime import BROKERS, POSTGRES, REDIS, broker_name, feed_connection
+
+    configured = engagement_settings.REALTIME_BROKER
+    if configured is not None and configured not in BROKERS:
+        return f"REALTIME_BROKER is {configured!r}, not one of {', '.join(BROKERS)} or None"
+    name = broker_name()
+    if name == POSTGRES:
+        if feed_connection().vendor != "postgresql":
+            return "REALTIME_BROKER is 'postgres' but the feed's database is not PostgreSQL"
+        if importlib.util.find_spec("psycopg") is None:
+            return "REALTIME_BROKER 'postgres' listens with psycopg 3, which is not installed"
+    if name == REDIS and importlib.util.find_spec("redis") is None:
+        return "REALTIME_BROKER is 'redis' but the redis package is not installed"
+    return None
+
+
+@checks.register()
+def check_realtime_broker(app_configs=None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The real-time stream's broker can work (docs/guide/realtime.md)."""
+    problem = _realtime_broker_problem()
+    if problem is None:
+        return []
+    return [
+        checks.Warning(
+            f"ENGAGEMENT {problem}: activity-feed/stream/ cannot receive feed changes.",
+            hint="Set REALTIME_BROKER to None (PostgreSQL NOTIFY on PostgreSQL, in-process "
+            "otherwise), 'redis' with pip install 'django-engagement[realtime]', or 'memory'.",
+            id="django_engagement.W006",
+        )
+    ]

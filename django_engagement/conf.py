@@ -101,6 +101,12 @@ DEFAULTS: dict[str, Any] = {
     "REPORT_STORAGE": None,
     # Text cells starting with = + - @ tab CR get a leading ' in every CSV (formula injection)
     "CSV_ESCAPE_FORMULAS": True,
+    # Real-time stream (docs/guide/realtime.md): None picks "postgres" on PostgreSQL,
+    # else "memory" (one process only); "redis" needs REALTIME_REDIS_URL.
+    "REALTIME_BROKER": None,
+    "REALTIME_REDIS_URL": "redis://127.0.0.1:6379/0",
+    "REALTIME_CHANNEL": "django_engagement_feed",
+    "REALTIME_HEARTBEAT": 15,
 }
 
 # Settings given as dotted paths (or lists of them) that are imported on access.

@@ -31,7 +31,8 @@ from .conf import engagement_settings
 from .models import get_target_model, resolve_lookup
 from .services.events import record_event, record_events, store_events
 from .services.feed import MILESTONE_EVENT, TARGET_CREATED_EVENT, TARGET_STARTED_EVENT
-from .signals import milestone_reached
+from .services.realtime import publish_users
+from .signals import feed_items_created, feed_items_read, milestone_reached
 
 LOGIN_EVENT = "user_logged_in"
 LOGOUT_EVENT = "user_logged_out"
@@ -352,6 +353,19 @@ def _target_model() -> type[models.Model] | None:
         return None  # the system checks report it
 
 
+# -- real-time stream ---------------------------------------------------------------------
+
+
+def publish_created(sender: Any, user_ids: list[Any] | None = None, **kwargs: Any) -> None:
+    """``feed_items_created`` -> a note to the stream processes (None: a queryset fan-out)."""
+    publish_users(user_ids)
+
+
+def publish_read(sender: Any, user: Any = None, **kwargs: Any) -> None:
+    """``feed_items_read`` -> a note so the reader's open streams send the new unread count."""
+    publish_users([getattr(user, "pk", user)])
+
+
 def connect_receivers() -> None:
     """Connect the default receivers enabled in ``ENGAGEMENT['TRACK']``.
 
@@ -374,6 +388,8 @@ def connect_receivers() -> None:
         post_save.connect(
             track_target_saved, sender=Target, dispatch_uid="django_engagement.track_target_saved"
         )
+    feed_items_created.connect(publish_created, dispatch_uid="django_engagement.publish_created")
+    feed_items_read.connect(publish_read, dispatch_uid="django_engagement.publish_read")
     relation = membership_relation()
     if relation is not None and track.get("membership"):
         m2m_changed.connect(
@@ -394,6 +410,8 @@ def disconnect_receivers() -> None:
         (post_save, "django_engagement.track_target_saved"),
     ):
         signal.disconnect(sender=Target, dispatch_uid=uid)
+    feed_items_created.disconnect(dispatch_uid="django_engagement.publish_created")
+    feed_items_read.disconnect(dispatch_uid="django_engagement.publish_read")
     if relation is not None:
         m2m_changed.disconnect(
             sender=relation.through, dispatch_uid="django_engagement.track_membership"

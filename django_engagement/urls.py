@@ -8,7 +8,7 @@ URL names are ``django_engagement:engagement-<resource>[-<action>]``.
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .api import feed, ingest, reports, root
+from .api import feed, ingest, reports, root, stream
 from .api.sdk import posthog, segment
 
 app_name = "django_engagement"
@@ -34,6 +34,8 @@ urlpatterns = [
     path(
         "reports/dashboard/", reports.DashboardView.as_view(), name="engagement-reports-dashboard"
     ),
+    # Before the router, whose activity-feed/<pk>/ would take "stream".
+    path("activity-feed/stream/", stream.feed_stream, name="engagement-activity-feed-stream"),
     *router.urls,
 ]
 

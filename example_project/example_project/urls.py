@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from hub.views import favicon
+from hub.views import favicon, live_feed
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/engagement/", include("django_engagement.urls")),
     path("api-auth/", include("rest_framework.urls")),
+    path("live/", live_feed, name="live-feed"),
 ]
 
 if settings.HAS_SPECTACULAR:
