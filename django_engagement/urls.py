@@ -5,7 +5,7 @@
 URL names are ``django_engagement:engagement-<resource>[-<action>]``.
 """
 
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from .api import feed, ingest, reports, root
@@ -35,6 +35,9 @@ urlpatterns = [
         "reports/dashboard/", reports.DashboardView.as_view(), name="engagement-reports-dashboard"
     ),
     *router.urls,
+    # Ids are digits (lookup_value_regex): anything else under activity-feed/ is a JSON
+    # 404, not Django's HTML page. Paths without the slash still get APPEND_SLASH.
+    re_path(r"^activity-feed/.*/$", root.NotFoundView.as_view(), name="engagement-not-found"),
 ]
 
 # SDK wire protocols (docs/guide/sdks.md): Segment/RudderStack under segment/, PostHog

@@ -66,5 +66,9 @@ def test_endpoint_table_matches_the_urlconf():
     names = {p.name for p in urls.urlpatterns} - {"engagement-api-root"}
     # The SDK wire-protocol endpoints are for SDKs, not for browsing (docs/guide/sdks.md).
     names = {name for name in names if not name.startswith("engagement-sdk-")}
-    # The router's detail route is reachable from the list, not listed itself.
-    assert set(ENDPOINTS.values()) == names - {"engagement-activity-feed-detail"}
+    # The router's detail route is reachable from the list, not listed itself; the JSON
+    # 404 of non-integer ids is no endpoint.
+    assert set(ENDPOINTS.values()) == names - {
+        "engagement-activity-feed-detail",
+        "engagement-not-found",
+    }
