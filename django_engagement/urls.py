@@ -37,7 +37,7 @@ urlpatterns = [
     *router.urls,
     # Ids are digits (lookup_value_regex): anything else under activity-feed/ is a JSON
     # 404, not Django's HTML page. Paths without the slash still get APPEND_SLASH.
-    re_path(r"^activity-feed/.*/$", root.NotFoundView.as_view(), name="engagement-not-found"),
+    re_path(r"^activity-feed/[\s\S]*/$", root.NotFoundView.as_view(), name="engagement-not-found"),
 ]
 
 # SDK wire protocols (docs/guide/sdks.md): Segment/RudderStack under segment/, PostHog

@@ -30,7 +30,7 @@ from ..services.feed import feed_summary, mark_read, populate_feed
 from .filters import ActivityFeedFilterSet
 from .pagination import FeedPagination
 from .parsers import JSONBodyMixin
-from .schema import error_responses, extend_schema, extend_schema_view
+from .schema import OpenApiParameter, error_responses, extend_schema, extend_schema_view
 from .serializers import (
     FeedItemSerializer,
     FeedSummarySerializer,
@@ -50,6 +50,7 @@ from .serializers import (
     retrieve=extend_schema(
         summary="One item of the caller's activity feed",
         description="Another user's item is a 404.",
+        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)],
         responses={200: FeedItemSerializer, **error_responses(401, 403, 404)},
     ),
 )

@@ -161,4 +161,8 @@ class JSONBodyMixin:
         elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
             # More than DATA_UPLOAD_MAX_NUMBER_FIELDS query parameters: Django's HTML 400.
             exc = ValidationError({"non_field_errors": [str(exc)]})
-        return super().handle_exception(exc)  # type: ignore[misc]
+        response = super().handle_exception(exc)  # type: ignore[misc]
+        # Errors are JSON whatever the client accepts (``?format=csv`` on the export).
+        self.request.accepted_renderer = JSONRenderer()  # type: ignore[attr-defined]
+        self.request.accepted_media_type = JSONRenderer.media_type  # type: ignore[attr-defined]
+        return response
