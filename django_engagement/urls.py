@@ -5,7 +5,7 @@
 URL names are ``django_engagement:engagement-<resource>[-<action>]``.
 """
 
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from .api import feed, ingest, reports, root, stream
@@ -37,6 +37,9 @@ urlpatterns = [
     # Before the router, whose activity-feed/<pk>/ would take "stream".
     path("activity-feed/stream/", stream.feed_stream, name="engagement-activity-feed-stream"),
     *router.urls,
+    # Ids are digits (lookup_value_regex): anything else under activity-feed/ is a JSON
+    # 404, not Django's HTML page. Paths without the slash still get APPEND_SLASH.
+    re_path(r"^activity-feed/[\s\S]*/$", root.NotFoundView.as_view(), name="engagement-not-found"),
 ]
 
 # SDK wire protocols (docs/guide/sdks.md): Segment/RudderStack under segment/, PostHog

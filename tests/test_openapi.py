@@ -43,19 +43,6 @@ SPEC_ENDPOINTS = {
     ("reports/export/", "get"),
     ("reports/dashboard/", "get"),
 }
-# The SDK wire protocols (docs/guide/sdks.md).
-SPEC_ENDPOINTS |= {
-    *((f"segment/v1/{name}", "post") for name in ["batch", "b", *"tipsga"]),
-    *(
-        (f"segment/v1/{name}", "post")
-        for name in ["track", "identify", "page", "screen", "group", "alias"]
-    ),
-    *((f"posthog/{name}", "post") for name in ["batch/", "e/", "i/v0/e/", "capture/", "track/"]),
-    ("posthog/flags/", "post"),
-    ("posthog/array/{token}/config", "get"),
-    ("posthog/array/{token}/config.js", "get"),
-}
-
 
 @pytest.fixture(scope="module")
 def openapi() -> dict[str, Any]:

@@ -30,7 +30,7 @@ from ..services.feed import feed_summary, mark_read, populate_feed
 from .filters import ActivityFeedFilterSet
 from .pagination import FeedPagination
 from .parsers import JSONBodyMixin
-from .schema import error_responses, extend_schema, extend_schema_view
+from .schema import OpenApiParameter, error_responses, extend_schema, extend_schema_view
 from .serializers import (
     FeedItemSerializer,
     FeedSummarySerializer,
@@ -45,12 +45,13 @@ from .serializers import (
     list=extend_schema(
         summary="The caller's activity feed, newest first",
         description="Paginated (page, page_size <= 100); targets cost one query per type.",
-        responses={200: FeedItemSerializer(many=True), **error_responses(400, 403, 404)},
+        responses={200: FeedItemSerializer(many=True), **error_responses(400, 401, 403, 404)},
     ),
     retrieve=extend_schema(
         summary="One item of the caller's activity feed",
         description="Another user's item is a 404.",
-        responses={200: FeedItemSerializer, **error_responses(403, 404)},
+        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)],
+        responses={200: FeedItemSerializer, **error_responses(401, 403, 404)},
     ),
 )
 class ActivityFeedViewSet(
@@ -59,6 +60,8 @@ class ActivityFeedViewSet(
     """The authenticated user's feed items; other users' items are invisible (404)."""
 
     serializer_class = FeedItemSerializer
+    #: Ids are integers; ``activity-feed/abc/`` is the JSON 404 of ``urls.py``.
+    lookup_value_regex = r"\d+"
     pagination_class = FeedPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = ActivityFeedFilterSet
@@ -76,7 +79,7 @@ class ActivityFeedViewSet(
         return manager.for_user(self.request.user).with_targets().order_by("-created_at", "-pk")
 
     @extend_schema(
-        responses={200: FeedSummarySerializer, **error_responses(403)},
+        responses={200: FeedSummarySerializer, **error_responses(401, 403)},
         summary="Counts of the caller's feed",
         description="Totals by read state and activity type, and the 5 newest items.",
     )
@@ -86,7 +89,7 @@ class ActivityFeedViewSet(
 
     @extend_schema(
         request=MarkReadSerializer,
-        responses={200: MarkReadResultSerializer, **error_responses(400, 403)},
+        responses={200: MarkReadResultSerializer, **error_responses(400, 401, 403, 413, 415)},
         summary="Mark some or all of the caller's items read",
         description="Other users' ids are ignored and not counted; read items stay as they are.",
     )
@@ -106,7 +109,10 @@ class ActivityFeedViewSet(
 
     @extend_schema(
         request=GenerateFeedSerializer,
-        responses={200: GenerateFeedResultSerializer, **error_responses(400, 403)},
+        responses={
+            200: GenerateFeedResultSerializer,
+            **error_responses(400, 401, 403, 413, 415),
+        },
         summary="Build a user's feed from their past events (staff only)",
         description="Applies FEED_RULES to the user's events of the last days_back days; "
         "idempotent: a second call creates 0 items.",

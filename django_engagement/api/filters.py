@@ -2,7 +2,8 @@
 
 ``?activity_type=milestone&is_read=false&start_date=2024-01-01&end_date=2024-01-31``
 
-``start_date`` and ``end_date`` take an ISO 8601 date or date and time. A
+``start_date`` and ``end_date`` take an ISO 8601 date or date and time; an empty
+value (``?start_date=``) is a 400, like any other value the schema refuses. A
 date covers its whole day in the current time zone, so ``end_date=2024-01-31``
 includes items of January 31st. A bad value is a 400 naming the parameter.
 """
@@ -32,7 +33,7 @@ class DateOrDateTimeField(forms.Field):
     }
 
     def to_python(self, value: Any) -> date | datetime | None:
-        if value in self.empty_values:
+        if value is None:
             return None
         value = str(value).strip()
         try:
@@ -96,7 +97,8 @@ class StrictBooleanField(forms.Field):
     VALUES = {"true": True, "1": True, "false": False, "0": False}
 
     def to_python(self, value: Any) -> bool | None:
-        if value in self.empty_values:
+        # Absent is None; present but empty (``?is_read=``) is an error, as the schema says.
+        if value is None:
             return None
         try:
             return self.VALUES[str(value).strip().lower()]

@@ -137,7 +137,7 @@ class EventIngestView(JSONBodyMixin, APIView):
                 resource_type_field_name=None,
             ),
             204: OpenApiResponse(description="ENABLED is False: nothing was stored."),
-            **error_responses(400, 403, 413, 415, 429),
+            **error_responses(400, 401, 403, 413, 415, 429),
         },
     )
     def post(self, request: Request) -> Response:

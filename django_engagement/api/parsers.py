@@ -12,7 +12,8 @@ into memory before any size check, Django raises ``RequestDataTooBig`` (an HTML
   every decoding failure is a 400;
 - the body stream of a chunked request, when the server delivers one (a WSGI
   server that sets ``wsgi.input_terminated``, such as gunicorn, or ASGI);
-- JSON-only parsing and rendering, and ``RequestDataTooBig`` as the JSON 413.
+- JSON-only parsing and rendering, ``RequestDataTooBig`` as the JSON 413 and too many
+  query parameters (``TooManyFieldsSent``) as a JSON 400.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -158,4 +159,11 @@ class JSONBodyMixin:
         if isinstance(exc, RequestDataTooBig):
             # Something read request.body past DATA_UPLOAD_MAX_MEMORY_SIZE.
             exc = too_large(default_body_limit())
-        return super().handle_exception(exc)  # type: ignore[misc]
+        elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+            # More than DATA_UPLOAD_MAX_NUMBER_FIELDS query parameters: Django's HTML 400.
+            exc = ValidationError({"non_field_errors": [str(exc)]})
+        response = super().handle_exception(exc)  # type: ignore[misc]
+        # Errors are JSON whatever the client accepts (``?format=csv`` on the export).
+        self.request.accepted_renderer = JSONRenderer()  # type: ignore[attr-defined]
+        self.request.accepted_media_type = JSONRenderer.media_type  # type: ignore[attr-defined]
+        return response

@@ -35,7 +35,7 @@ from ..services.csv_writer import csv_writer
 from ..services.dashboard import MAX_DAYS, build_dashboard
 from .parsers import JSONBodyMixin
 from .permissions import report_permissions
-from .schema import OpenApiTypes, extend_schema, inline_serializer
+from .schema import OpenApiTypes, error_responses, extend_schema, inline_serializer
 
 DEFAULT_TOP_DAYS = 30
 MAX_EXPORT_ROWS = 1_000_000
@@ -130,6 +130,10 @@ class ReportView(JSONBodyMixin, APIView):
         return serializer.validated_data
 
 
+#: What every report may answer besides 200: a bad query parameter, not signed in
+#: (401 with a WWW-Authenticate scheme first, else 403), not allowed.
+REPORT_ERRORS = error_responses(400, 401, 403)
+
 DAILY_SUMMARY = inline_serializer(
     "DailySummary",
     {
@@ -164,7 +168,7 @@ TOP_VALUES = inline_serializer(
 class DailySummaryView(ReportView):
     """Events, distinct users and anonymous ids of one day, and events per type."""
 
-    @extend_schema(parameters=[DayQuery], responses=DAILY_SUMMARY)
+    @extend_schema(parameters=[DayQuery], responses={200: DAILY_SUMMARY, **REPORT_ERRORS})
     def get(self, request: Request) -> Response:
         day = self.query(request).get("date") or today()
         return Response(reports.daily_summary(day))
@@ -173,7 +177,7 @@ class DailySummaryView(ReportView):
 class ActiveUsersView(ReportView):
     """Daily active users: distinct signed-in users plus distinct anonymous ids."""
 
-    @extend_schema(parameters=[DayQuery], responses=ACTIVE_USERS)
+    @extend_schema(parameters=[DayQuery], responses={200: ACTIVE_USERS, **REPORT_ERRORS})
     def get(self, request: Request) -> Response:
         day = self.query(request).get("date") or today()
         return Response(reports.active_users(day))
@@ -184,7 +188,7 @@ class TopValuesView(ReportView):
 
     query_serializer = TopQuery
 
-    @extend_schema(parameters=[TopQuery], responses=TOP_VALUES)
+    @extend_schema(parameters=[TopQuery], responses={200: TOP_VALUES, **REPORT_ERRORS})
     def get(self, request: Request) -> Response:
         params = self.query(request)
         top = reports.top_values(
@@ -238,7 +242,13 @@ class EventExportView(ReportView):
     query_serializer = ExportQuery
     renderer_classes = [JSONRenderer, CSVRenderer]
 
-    @extend_schema(parameters=[ExportQuery], responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(
+        parameters=[ExportQuery],
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            **{(code, "application/json"): body for code, body in REPORT_ERRORS.items()},
+        },
+    )
     def get(self, request: Request) -> StreamingHttpResponse:
         params = self.query(request)
         day, event_type = params.get("date"), params.get("event_type")
@@ -259,6 +269,6 @@ class DashboardView(ReportView):
 
     query_serializer = DashboardQuery
 
-    @extend_schema(parameters=[DashboardQuery], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[DashboardQuery], responses={200: OpenApiTypes.OBJECT, **REPORT_ERRORS})
     def get(self, request: Request) -> Response:
         return Response(build_dashboard(self.query(request)["days"]))

@@ -6,7 +6,11 @@ a 404, the first URL a new user tries.
 
 from __future__ import annotations
 
+from typing import Any
+
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -63,3 +67,19 @@ class ApiRootView(APIView):
                 for key, name in ENDPOINTS.items()
             }
         )
+
+
+@extend_schema(exclude=True)
+class NotFoundView(APIView):
+    """A JSON 404 for a package URL that matches no endpoint (``activity-feed/abc/``).
+
+    Without it Django answers such a URL with its HTML 404 page, while the
+    schema says every answer under the package's prefix is JSON.
+    """
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        raise NotFound()

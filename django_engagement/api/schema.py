@@ -23,6 +23,7 @@ from rest_framework import serializers
 __all__ = [
     "SPECTACULAR_INSTALLED",
     "ErrorDetailSerializer",
+    "ValidationErrorSerializer",
     "OpenApiExample",
     "OpenApiParameter",
     "OpenApiResponse",
@@ -80,9 +81,78 @@ class ErrorDetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
+class ValidationErrorSerializer(serializers.Serializer):
+    """A 400's body: field (or query parameter) name -> messages, nested per index in lists.
+
+    Its schema is written by hand below (``ValidationErrorExtension``): DRF's error
+    structure has no fixed field names.
+    """
+
+
+#: ``{"date": ["Enter a valid date."]}``, ``{"events": {"0": {"event_type": [...]}}}``.
+VALIDATION_ERROR_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "additionalProperties": {}},
+        ]
+    },
+}
+
+if SPECTACULAR_INSTALLED:
+    from drf_spectacular.extensions import (
+        OpenApiSerializerExtension,
+        OpenApiSerializerFieldExtension,
+    )
+    from drf_spectacular.plumbing import build_basic_type
+
+    class ValidationErrorExtension(OpenApiSerializerExtension):
+        target_class = ValidationErrorSerializer
+
+        def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+            return VALIDATION_ERROR_SCHEMA
+
+    class StrictFieldsExtension(OpenApiSerializerExtension):
+        """Request serializers that refuse unknown keys: ``additionalProperties: false``,
+        the serializer's ``schema_properties()`` (patterns, enums from settings) and
+        ``schema_keywords()`` (rules across fields)."""
+
+        target_class = "django_engagement.api.serializers.StrictFieldsMixin"
+        match_subclasses = True
+
+        def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+            schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+            schema["additionalProperties"] = False
+            for name, keywords in self.target.schema_properties().items():
+                if name in schema.get("properties", {}):
+                    schema["properties"][name].update(keywords)
+            schema.update(self.target.schema_keywords())
+            return schema
+
+    class UserFieldExtension(OpenApiSerializerFieldExtension):
+        """``user_id`` is an integer or a string after the user model's primary key."""
+
+        target_class = "django_engagement.api.serializers.UserField"
+
+        def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+            if self.target.integer_key():
+                return {**build_basic_type(OpenApiTypes.INT), "minimum": 1}
+            return build_basic_type(OpenApiTypes.STR)
+
+
+#: A 400 or 413 body: field errors, or ``{"detail": ...}`` for the whole body (bad JSON).
+ERROR_BODY = PolymorphicProxySerializer(
+    component_name="ErrorBody",
+    serializers=[ErrorDetailSerializer, ValidationErrorSerializer],
+    resource_type_field_name=None,
+)
+
 ERROR_DESCRIPTIONS = {
     400: "Invalid input: an object of field (or query parameter) name -> list of messages; "
     "nested per index for lists.",
+    # Only sent when the first authentication class has a WWW-Authenticate scheme
+    # (BasicAuthentication, token schemes); with SessionAuthentication first it is a 403.
     401: "Not authenticated (with an authentication class that sends WWW-Authenticate).",
     403: "Not authenticated, or not allowed.",
     404: "Not found, or not the caller's.",
@@ -97,10 +167,10 @@ def error_responses(*statuses: int) -> dict[int, Any]:
 
     ``extend_schema(responses={200: MySerializer, **error_responses(400, 403)})``
     """
+    bodies = {400: ERROR_BODY, 413: ERROR_BODY}
     return {
         status: OpenApiResponse(
-            OpenApiTypes.OBJECT if status in (400, 413) else ErrorDetailSerializer,
-            description=ERROR_DESCRIPTIONS[status],
+            bodies.get(status, ErrorDetailSerializer), description=ERROR_DESCRIPTIONS[status]
         )
         for status in statuses
     }

@@ -16,6 +16,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -43,7 +44,22 @@ UNKNOWN_FIELD_HINTS = {"data": _("Unknown field; send the event data as 'payload
 
 
 class StrictFieldsMixin(serializers.Serializer):
-    """Reject keys that are not declared fields, each one named in the errors."""
+    """Reject keys that are not declared fields, each one named in the errors.
+
+    The OpenAPI schema says so too (``additionalProperties: false``, see
+    ``api/schema.py``); ``schema_properties()`` adds what the fields' own
+    attributes cannot express (patterns that depend on settings).
+    """
+
+    @classmethod
+    def schema_properties(cls) -> dict[str, dict[str, Any]]:
+        """Extra OpenAPI keywords per property, merged into the generated schema."""
+        return {}
+
+    @classmethod
+    def schema_keywords(cls) -> dict[str, Any]:
+        """Extra OpenAPI keywords of the object itself (rules across fields)."""
+        return {}
 
     def to_internal_value(self, data: Any) -> Any:
         unknown: dict[str, list[str]] = {}
@@ -64,15 +80,35 @@ class StrictFieldsMixin(serializers.Serializer):
         return value
 
 
+#: Text PostgreSQL can store: no NUL, no lone surrogate (the schema's ``pattern``).
+STORABLE_TEXT_PATTERN = r"^[^\u0000\ud800-\udfff]*$"
+
+
 class StrictCharField(serializers.CharField):
-    """A ``CharField`` that refuses numbers and booleans instead of stringifying them."""
+    """A ``CharField`` that refuses numbers, booleans and text PostgreSQL cannot store.
+
+    Numbers are refused instead of stringified; a NUL or a lone surrogate is a 400
+    naming the field instead of a database error.
+    """
 
     default_error_messages = {"not_a_string": _("Not a valid string.")}
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("not_a_string")
+        reason = validators.unstorable_text_reason(data)
+        if reason:
+            raise serializers.ValidationError(_("This field %s.") % reason, code="unstorable")
         return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON ``true`` or ``false`` only: DRF's field also takes ``0``, ``"yes"``, ``"on"``."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
 
 
 def nesting_depth(value: Any) -> int:
@@ -122,6 +158,7 @@ class EventInSerializer(StrictFieldsMixin, serializers.Serializer):
 
     # Limits are the active event model's columns (read once, at import: after the registry).
     event_type = StrictCharField(
+        min_length=1,
         max_length=column_limit("event_type"),
         trim_whitespace=False,
         help_text=_("Code matching EVENT_TYPES (default: ^[a-z][a-z0-9_.:-]{0,63}$)."),
@@ -141,7 +178,9 @@ class EventInSerializer(StrictFieldsMixin, serializers.Serializer):
         help_text=_("Client-generated id; the X-Client-ANON-ID header is the alternative."),
     )
     idempotency_key = StrictCharField(
+        min_length=1,
         max_length=column_limit("idempotency_key"),
+        trim_whitespace=False,
         required=False,
         help_text=_("A retry with the same key stores nothing and returns the original event."),
     )
@@ -149,6 +188,24 @@ class EventInSerializer(StrictFieldsMixin, serializers.Serializer):
         required=False,
         help_text=_("When the event happened (ISO 8601); defaults to when it is received."),
     )
+
+    @classmethod
+    def schema_properties(cls) -> dict[str, dict[str, Any]]:
+        """``event_type``, ``source`` and ``idempotency_key`` as the server checks them."""
+        allowed = engagement_settings.EVENT_TYPES
+        reserved = sorted(reserved_event_types())
+        if allowed is not None:
+            event_type: dict[str, Any] = {"enum": list(allowed)}
+        else:
+            event_type = {"pattern": validators.EVENT_TYPE_PATTERN.pattern}
+        if reserved and not engagement_settings.ALLOW_CLIENT_RESERVED_EVENTS:
+            event_type["not"] = {"enum": reserved}
+        return {
+            "event_type": event_type,
+            "source": {"enum": list(engagement_settings.SOURCES)},
+            "anonymous_id": {"pattern": STORABLE_TEXT_PATTERN},
+            "idempotency_key": {"pattern": STORABLE_TEXT_PATTERN},
+        }
 
     def validate_event_type(self, value: str) -> str:
         _run_django_validator(validators.validate_event_type, value)
@@ -182,6 +239,10 @@ def _run_django_validator(validator: Any, value: Any) -> Any:
 
 class BulkEventsSerializer(StrictFieldsMixin, serializers.Serializer):
     """``{"events": [...]}``: 1 to ``MAX_BATCH_SIZE`` events, errors keyed by index."""
+
+    @classmethod
+    def schema_properties(cls) -> dict[str, dict[str, Any]]:
+        return {"events": {"minItems": 1}}
 
     def get_fields(self) -> dict[str, serializers.Field]:
         return {
@@ -293,7 +354,16 @@ class MarkReadSerializer(StrictFieldsMixin, serializers.Serializer):
         required=False,
         help_text=_("Ids of the caller's items; other users' ids are ignored."),
     )
-    mark_all = serializers.BooleanField(required=False, help_text=_("Mark every unread item."))
+    mark_all = StrictBooleanField(required=False, help_text=_("Mark every unread item."))
+
+    @classmethod
+    def schema_keywords(cls) -> dict[str, Any]:
+        return {
+            "oneOf": [
+                {"required": ["activity_ids"]},
+                {"required": ["mark_all"], "properties": {"mark_all": {"enum": [True]}}},
+            ]
+        }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         mark_all = attrs.get("mark_all", False)
@@ -313,12 +383,28 @@ class MarkReadResultSerializer(serializers.Serializer):
     updated_count = serializers.IntegerField()
 
 
-@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}]})
 class UserField(serializers.PrimaryKeyRelatedField):
-    """Primary key of any user of ``AUTH_USER_MODEL``, resolved per request."""
+    """Primary key of any user of ``AUTH_USER_MODEL``, resolved per request.
+
+    An integer key must be a JSON integer: DRF's field would turn ``1.5``, ``true``
+    or ``"1"`` into user 1. The schema (``api/schema.py``) says integer or string
+    after the user model's key.
+    """
+
+    default_error_messages = {"not_an_integer": _("A user id is an integer.")}
 
     def get_queryset(self) -> Any:
         return get_user_model()._default_manager.all()
+
+    @staticmethod
+    def integer_key() -> bool:
+        """Whether ``AUTH_USER_MODEL``'s primary key is an integer column."""
+        return isinstance(get_user_model()._meta.pk, models.IntegerField)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if self.integer_key() and (not isinstance(data, int) or isinstance(data, bool)):
+            self.fail("not_an_integer")
+        return super().to_internal_value(data)
 
 
 class GenerateFeedSerializer(StrictFieldsMixin, serializers.Serializer):

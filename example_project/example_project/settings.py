@@ -116,6 +116,8 @@ ENGAGEMENT = {
     "EVENT_RETENTION_DAYS": env.int("ENGAGEMENT_RETENTION_DAYS", default=180),
     "MAX_EVENT_SIZE": env.int("ENGAGEMENT_MAX_EVENT_SIZE", default=2048),
     "ASYNC_FEED": env.bool("ENGAGEMENT_ASYNC_FEED", default=False),
+    # Per client; an empty value switches throttling off (.ci/schemathesis.sh raises it).
+    "INGEST_THROTTLE_RATE": env("ENGAGEMENT_INGEST_THROTTLE_RATE", default="120/min") or None,
     "TARGET_LABEL": "fast",
     "TARGET_GROUP_LABEL": "church",
     "TARGET_NAME_FIELD": "name",

@@ -1,0 +1,356 @@
+"""The OpenAPI schema says what the API answers (issue 9, item 13).
+
+Each test pins one promise of the schema against a real request: statuses and bodies
+of the reports, JSON 404s for non-integer feed ids, JSON-only request bodies, the
+constraints the server enforces on ``event_type``/``idempotency_key``/``user_id``, and
+the statuses of ingestion (204, 413, 415, 429). ``.ci/schemathesis.sh`` checks the same
+against a real server with generated requests.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.urls import reverse
+from rest_framework.authentication import BasicAuthentication
+
+from django_engagement.api.reports import ReportView
+from django_engagement.api.serializers import reserved_event_types
+from tests.helpers import post_raw
+from tests.test_openapi import PREFIX, assert_matches, openapi, operation  # noqa: F401
+
+pytest.importorskip("drf_spectacular")
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking", "fresh_throttle")]
+
+REPORTS = ["daily-summary", "active-users", "top", "export", "dashboard"]
+EVENTS_URL = PREFIX + "events/"
+GENERATE_URL = PREFIX + "activity-feed/generate/"
+MARK_READ_URL = PREFIX + "activity-feed/mark-read/"
+#: Past ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` (1,000), where Django answers an HTML 400.
+MANY_FIELDS = 1001
+
+
+def documented_statuses(openapi: dict, path: str, method: str) -> set[str]:
+    return set(operation(openapi, path, method)["responses"])
+
+
+def event_property(openapi: dict, name: str) -> dict[str, Any]:
+    return openapi["components"]["schemas"]["EventIn"]["properties"][name]
+
+
+# Reports: 400, 401, 403 documented with their bodies, and answered
+
+
+@pytest.mark.parametrize("report", REPORTS)
+def test_reports_document_their_error_statuses(openapi, report):
+    responses = operation(openapi, f"reports/{report}/", "get")["responses"]
+
+    assert set(responses) == {"200", "400", "401", "403"}
+    assert {code: list(responses[code]["content"]) for code in ("400", "401", "403")} == {
+        "400": ["application/json"],
+        "401": ["application/json"],
+        "403": ["application/json"],
+    }
+
+
+@pytest.mark.parametrize("report", REPORTS)
+def test_reports_answer_403_to_a_normal_user_as_documented(openapi, auth_client, report):
+    response = auth_client.get(f"{PREFIX}reports/{report}/")
+
+    assert response.status_code == 403
+    assert_matches(openapi, f"reports/{report}/", "get", response)
+
+
+@pytest.mark.parametrize(
+    ("report", "query", "errors"),
+    [
+        ("daily-summary", "date=2026-13-01", {"date"}),
+        ("active-users", "date=2026-02-30", {"date"}),
+        ("top", "key=no spaces", {"key"}),
+        ("export", "limit=0", {"limit"}),
+        ("dashboard", "days=0", {"days"}),
+    ],
+)
+def test_reports_answer_400_as_documented(openapi, admin_client_api, report, query, errors):
+    response = admin_client_api.get(f"{PREFIX}reports/{report}/?{query}")
+
+    assert response.status_code == 400
+    assert set(response.json()) == errors
+    assert_matches(openapi, f"reports/{report}/", "get", response)
+
+
+def test_reports_answer_401_with_a_challenge_scheme_first(openapi, api_client):
+    with mock.patch.object(ReportView, "authentication_classes", [BasicAuthentication]):
+        response = api_client.get(PREFIX + "reports/daily-summary/")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Basic realm="api"'
+    assert_matches(openapi, "reports/daily-summary/", "get", response)
+
+
+# activity-feed/{id}/: an integer, and a JSON 404 for anything else
+
+
+def test_feed_item_id_is_an_integer_path_parameter(openapi):
+    parameters = operation(openapi, "activity-feed/{id}/", "get")["parameters"]
+
+    assert [(p["name"], p["in"], p["schema"]["type"]) for p in parameters] == [
+        ("id", "path", "integer")
+    ]
+
+
+@pytest.mark.parametrize("item_id", ["abc", "0.5", "-1", "1e3", "%20", "a/b"])
+def test_non_integer_feed_id_is_a_json_404(openapi, auth_client, item_id):
+    response = auth_client.get(f"{PREFIX}activity-feed/{item_id}/")
+
+    assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+    assert response.json() == {"detail": "Not found."}
+    assert_matches(openapi, "activity-feed/{id}/", "get", response)
+
+
+def test_feed_paths_without_the_slash_still_redirect(auth_client):
+    response = auth_client.get(PREFIX + "activity-feed/summary")
+
+    assert (response.status_code, response["Location"]) == (301, PREFIX + "activity-feed/summary/")
+
+
+def test_out_of_range_feed_id_is_a_json_404(openapi, auth_client):
+    response = auth_client.get(f"{PREFIX}activity-feed/{2**64}/")
+
+    assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+    assert_matches(openapi, "activity-feed/{id}/", "get", response)
+
+
+# JSON-only request bodies
+
+
+def test_every_request_body_is_json_only(openapi):
+    bodies = {
+        (path, method): sorted(op["requestBody"]["content"])
+        for path, operations in openapi["paths"].items()
+        for method, op in operations.items()
+        if "requestBody" in op
+    }
+
+    assert set(bodies) == {
+        (PREFIX + "events/", "post"),
+        (PREFIX + "activity-feed/mark-read/", "post"),
+        (PREFIX + "activity-feed/generate/", "post"),
+    }
+    assert set(map(tuple, bodies.values())) == {("application/json",)}
+
+
+@pytest.mark.parametrize("url", [EVENTS_URL, MARK_READ_URL, GENERATE_URL])
+def test_multipart_body_with_many_fields_is_a_json_415(admin_client_api, url):
+    fields = {f"f{index}": "x" for index in range(MANY_FIELDS)}
+
+    response = admin_client_api.post(url, fields, format="multipart")
+
+    assert (response.status_code, response["Content-Type"]) == (415, "application/json")
+    assert response.json()["detail"].startswith('Unsupported media type "multipart/form-data')
+
+
+@pytest.mark.parametrize("url", [PREFIX + "activity-feed/", PREFIX + "reports/daily-summary/"])
+def test_query_string_with_many_fields_is_a_json_400(admin_client_api, url):
+    query = "&".join(f"f{index}=x" for index in range(MANY_FIELDS))
+
+    response = admin_client_api.get(f"{url}?{query}")
+
+    assert (response.status_code, response["Content-Type"]) == (400, "application/json")
+    assert list(response.json()) == ["non_field_errors"]
+    assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" in response.json()["non_field_errors"][0]
+
+
+# What the server enforces, the schema says
+
+
+def test_event_type_schema_is_what_the_server_enforces(openapi):
+    event_type = event_property(openapi, "event_type")
+
+    assert (event_type["minLength"], event_type["maxLength"]) == (1, 64)
+    assert event_type["pattern"] == "^[a-z][a-z0-9_.:-]{0,63}$"
+    assert set(event_type["not"]["enum"]) == reserved_event_types()
+    assert len(reserved_event_types()) == 9
+    assert "additionalProperties" in openapi["components"]["schemas"]["EventIn"]
+    assert openapi["components"]["schemas"]["EventIn"]["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(
+    ("event_type", "accepted"),
+    [("a", True), ("page_view", True), ("", False), ("Page", False), ("a" * 65, False)],
+)
+def test_event_type_pattern_matches_the_server(openapi, api_client, event_type, accepted):
+    schema = event_property(openapi, "event_type")
+    by_schema = (
+        schema["minLength"] <= len(event_type) <= schema["maxLength"]
+        and re.fullmatch(schema["pattern"], event_type) is not None
+        and event_type not in schema["not"]["enum"]
+    )
+
+    response = api_client.post(EVENTS_URL, {"event_type": event_type}, format="json")
+
+    assert by_schema is accepted
+    assert response.status_code == (201 if accepted else 400)
+
+
+def test_reserved_event_type_is_refused_as_the_schema_says(openapi, api_client):
+    reserved = event_property(openapi, "event_type")["not"]["enum"][0]
+
+    response = api_client.post(EVENTS_URL, {"event_type": reserved}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["event_type"]
+
+
+def test_idempotency_key_schema_is_what_the_server_enforces(openapi):
+    key = event_property(openapi, "idempotency_key")
+
+    assert (key["minLength"], key["maxLength"]) == (1, 128)
+    assert re.fullmatch(key["pattern"], "order-123")
+    assert not re.fullmatch(key["pattern"], "a\x00b")
+    assert not re.fullmatch(key["pattern"], "a\ud800b")
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("", "This field may not be blank."),
+        ("a" * 129, "Ensure this field has no more than 128 characters."),
+        ("a\x00b", "This field contains a NUL character (\\u0000)."),
+    ],
+)
+def test_idempotency_key_outside_the_schema_is_400(api_client, key, message):
+    body = {"event_type": "page_view", "anonymous_id": "anon-1", "idempotency_key": key}
+
+    response = api_client.post(EVENTS_URL, body, format="json")
+
+    assert (response.status_code, response.json()) == (400, {"idempotency_key": [message]})
+
+
+def test_lone_surrogate_in_idempotency_key_is_400(api_client):
+    raw = '{"event_type": "page_view", "anonymous_id": "a", "idempotency_key": "k\\ud800"}'
+
+    response = post_raw(api_client, raw)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "idempotency_key": ["This field contains a lone surrogate (\\ud800)."]
+    }
+
+
+def test_generate_user_id_is_a_schema_integer(openapi):
+    user_id = openapi["components"]["schemas"]["GenerateFeed"]["properties"]["user_id"]
+
+    assert user_id == {
+        "type": "integer",
+        "minimum": 1,
+        "description": "Primary key of the user whose feed is (re)built.",
+    }
+
+
+@pytest.mark.parametrize("user_id", [1.5, 1.0, True, "1"])
+def test_generate_refuses_a_user_id_that_is_not_an_integer(admin_client_api, user, user_id):
+    response = admin_client_api.post(GENERATE_URL, {"user_id": user_id}, format="json")
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {"user_id": ["A user id is an integer."]},
+    )
+
+
+@pytest.mark.parametrize("mark_all", [0, 1, "true"])
+def test_mark_all_is_a_json_boolean(auth_client, mark_all):
+    response = auth_client.post(MARK_READ_URL, {"mark_all": mark_all}, format="json")
+
+    assert (response.status_code, list(response.json())) == (400, ["mark_all"])
+
+
+def test_mark_read_schema_states_one_of_ids_or_mark_all(openapi):
+    schema = openapi["components"]["schemas"]["MarkRead"]
+
+    mark_all_only = schema["oneOf"][1]["properties"]["mark_all"]["$ref"].rsplit("/", 1)[-1]
+
+    assert schema["oneOf"][0] == {"required": ["activity_ids"]}
+    assert schema["oneOf"][1]["required"] == ["mark_all"]
+    assert openapi["components"]["schemas"][mark_all_only]["enum"] == [True]
+    assert schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("parameter", ["start_date", "end_date", "is_read"])
+def test_empty_feed_filter_is_400(auth_client, parameter):
+    response = auth_client.get(f"{PREFIX}activity-feed/?{parameter}=")
+
+    assert (response.status_code, list(response.json())) == (400, [parameter])
+
+
+# Ingestion statuses: each documented, each answered
+
+
+def test_ingestion_documents_every_status_it_answers(openapi):
+    assert documented_statuses(openapi, "events/", "post") == {
+        "201",
+        "204",
+        "400",
+        "401",
+        "403",
+        "413",
+        "415",
+        "429",
+    }
+
+
+def test_disabled_ingestion_is_the_documented_204(openapi, api_client, engagement_settings):
+    engagement_settings.update(ENABLED=False)
+
+    response = api_client.post(EVENTS_URL, {"event_type": "page_view"}, format="json")
+
+    assert response.status_code == 204
+    assert_matches(openapi, "events/", "post", response)
+
+
+def test_oversize_body_is_the_documented_413(openapi, api_client, engagement_settings):
+    engagement_settings.update(MAX_BATCH_SIZE=1, MAX_EVENT_SIZE=10)
+
+    response = post_raw(api_client, '{"event_type": "page_view", "payload": {"a": "' + "x" * 200 + '"}}')
+
+    assert response.status_code == 413
+    assert_matches(openapi, "events/", "post", response)
+
+
+def test_form_body_is_the_documented_415(openapi, api_client):
+    response = post_raw(api_client, "event_type=page_view", "application/x-www-form-urlencoded")
+
+    assert response.status_code == 415
+    assert_matches(openapi, "events/", "post", response)
+
+
+def test_throttled_ingestion_is_the_documented_429(openapi, api_client, engagement_settings):
+    engagement_settings.update(INGEST_THROTTLE_RATE="1/min")
+    api_client.post(EVENTS_URL, {"event_type": "page_view"}, format="json")
+
+    response = api_client.post(EVENTS_URL, {"event_type": "page_view"}, format="json")
+
+    assert response.status_code == 429
+    assert_matches(openapi, "events/", "post", response)
+
+
+def test_bad_json_is_a_documented_400(openapi, api_client):
+    response = post_raw(api_client, "{")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["detail"]
+    assert_matches(openapi, "events/", "post", response)
+
+
+# SDK endpoints: excluded from the schema on purpose
+
+
+def test_sdk_endpoints_are_not_in_the_schema(openapi):
+    sdk_paths = [path for path in openapi["paths"] if "/segment/" in path or "/posthog/" in path]
+
+    assert sdk_paths == []
+    assert reverse("django_engagement:engagement-sdk-segment-batch") == PREFIX + "segment/v1/batch"
