@@ -30,6 +30,6 @@ class Migration(migrations.Migration):
         ),
         # (user, is_read, -created_at): the partial index serves unread pages.
         RemoveIndexConcurrently(model_name="activityfeeditem", name="django_enga_user_id_63ca6f_idx"),
-        # (user, activity_type): summaries read the counters, type filters the (user, -created_at) index.
+        # (user, activity_type): a type filter narrows the (user, -created_at) range instead.
         RemoveIndexConcurrently(model_name="activityfeeditem", name="django_enga_user_id_9b5a15_idx"),
     ]
