@@ -77,6 +77,8 @@ DEFAULTS: dict[str, Any] = {
     "FEED_RULES": None,
     "ACTIVITY_TYPES": DEFAULT_ACTIVITY_TYPES,
     "ASYNC_FEED": False,
+    # Feed list pagination: "page" (page numbers, with count) or "cursor" (keyset)
+    "FEED_PAGINATION": "page",
     # Target model wiring
     "TARGET_LABEL": "target",
     "TARGET_GROUP_LABEL": "group",

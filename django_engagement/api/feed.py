@@ -3,6 +3,7 @@
 ::
 
     GET  activity-feed/?is_read=false&page_size=50    paginated items, newest first
+    GET  activity-feed/?pagination=cursor             the same with keyset cursors (?cursor=)
     GET  activity-feed/<id>/                          one of the caller's items
     GET  activity-feed/summary/                       counts and the 5 newest items
     POST activity-feed/mark-read/  {"activity_ids": [1, 2]} | {"mark_all": true}
@@ -21,6 +22,7 @@ from django.utils.translation import ngettext
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import BasePagination
 from rest_framework.permissions import BasePermission, IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,7 +30,7 @@ from rest_framework.response import Response
 from ..models import get_feed_model
 from ..services.feed import feed_summary, mark_read, populate_feed
 from .filters import ActivityFeedFilterSet
-from .pagination import FeedPagination
+from .pagination import FeedPagination, feed_paginator
 from .parsers import JSONBodyMixin
 from .schema import OpenApiParameter, error_responses, extend_schema, extend_schema_view
 from .serializers import (
@@ -44,7 +46,8 @@ from .serializers import (
 @extend_schema_view(
     list=extend_schema(
         summary="The caller's activity feed, newest first",
-        description="Paginated (page, page_size <= 100); targets cost one query per type.",
+        description="Paginated (page, page_size <= 100; or pagination=cursor, then cursor); "
+        "targets cost one query per type.",
         responses={200: FeedItemSerializer(many=True), **error_responses(400, 401, 403, 404)},
     ),
     retrieve=extend_schema(
@@ -65,6 +68,13 @@ class ActivityFeedViewSet(
     pagination_class = FeedPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = ActivityFeedFilterSet
+
+    @property
+    def paginator(self) -> BasePagination:
+        """Page numbers or keyset cursors, chosen per request (``api/pagination.py``)."""
+        if not hasattr(self, "_paginator"):
+            self._paginator = feed_paginator(getattr(self, "request", None))
+        return self._paginator
 
     def get_permissions(self) -> list[BasePermission]:
         if self.action == "generate":
