@@ -103,6 +103,14 @@ DEFAULTS: dict[str, Any] = {
     "REPORT_STORAGE": None,
     # Text cells starting with = + - @ tab CR get a leading ' in every CSV (formula injection)
     "CSV_ESCAPE_FORMULAS": True,
+    # Notification preferences, email, grouping, flood limit: docs/guide/preferences.md
+    "NOTIFICATION_DEFAULTS": {"*": {"in_feed": True, "email": "never"}},
+    "FEED_GROUPING": {},
+    "FEED_RATE_LIMIT": {},
+    "EMAIL_BASE_URL": "",
+    "EMAIL_FROM": None,
+    "SUMMARY_RECIPIENTS": [],
+    "SUMMARY_DAYS": 7,
 }
 
 # Settings given as dotted paths (or lists of them) that are imported on access.

@@ -11,6 +11,16 @@ Schedule the maintenance ones with Celery beat, e.g.::
             "task": "django_engagement.tasks.flush_pending_fan_out_task",
             "schedule": 300.0,
         },
+        "engagement-daily-digests": {
+            "task": "django_engagement.tasks.send_feed_digests_task",
+            "schedule": crontab(hour=7, minute=0),
+            "args": ("daily",),
+        },
+        "engagement-weekly-digests": {
+            "task": "django_engagement.tasks.send_feed_digests_task",
+            "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
+            "args": ("weekly",),
+        },
         "engagement-aggregate": {
             "task": "django_engagement.tasks.aggregate_daily_task",
             "schedule": crontab(hour=1, minute=0),
@@ -100,3 +110,22 @@ def aggregate_daily_task(date: str | None = None) -> None:
     # None lets the service pick yesterday in TIME_ZONE, not in an activated time zone.
     day = dt.date.fromisoformat(date) if date else None
     logger.info("aggregate_daily(%s): %s", date, aggregate_daily(day))
+
+
+# Emails are sent at most once (claimed before sending): never retried automatically,
+# and never redelivered to another worker after a kill.
+@shared_task(acks_late=False)
+def send_immediate_emails_task() -> int:
+    """Send the queued ``immediately`` feed emails; returns the number of messages."""
+    from .services.email import send_immediate_emails
+
+    return send_immediate_emails().messages
+
+
+@shared_task(acks_late=False)
+def send_feed_digests_task(period: str) -> int:
+    """``send_feed_digests --period <period>`` as a task; returns the number of messages."""
+    from .services.email import send_period
+
+    result, summaries = send_period(period)
+    return result.messages + summaries

@@ -8,7 +8,7 @@ URL names are ``django_engagement:engagement-<resource>[-<action>]``.
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .api import feed, ingest, reports, root
+from .api import feed, ingest, preferences, reports, root, unsubscribe
 from .api.sdk import posthog, segment
 
 app_name = "django_engagement"
@@ -33,6 +33,17 @@ urlpatterns = [
     path("reports/export/", reports.EventExportView.as_view(), name="engagement-reports-export"),
     path(
         "reports/dashboard/", reports.DashboardView.as_view(), name="engagement-reports-dashboard"
+    ),
+    # Before the router's activity-feed/<pk>/ detail route.
+    path(
+        "activity-feed/preferences/",
+        preferences.PreferencesView.as_view(),
+        name="engagement-activity-feed-preferences",
+    ),
+    path(
+        "unsubscribe/<str:token>/",
+        unsubscribe.UnsubscribeView.as_view(),
+        name="engagement-unsubscribe",
     ),
     *router.urls,
 ]

@@ -16,6 +16,7 @@ EXPECTED_PATHS = [
     "activity-feed/summary/",
     "activity-feed/mark-read/",
     "activity-feed/generate/",
+    "activity-feed/preferences/",
     "reports/daily-summary/",
     "reports/active-users/",
     "reports/top/",
@@ -66,5 +67,7 @@ def test_endpoint_table_matches_the_urlconf():
     names = {p.name for p in urls.urlpatterns} - {"engagement-api-root"}
     # The SDK wire-protocol endpoints are for SDKs, not for browsing (docs/guide/sdks.md).
     names = {name for name in names if not name.startswith("engagement-sdk-")}
-    # The router's detail route is reachable from the list, not listed itself.
-    assert set(ENDPOINTS.values()) == names - {"engagement-activity-feed-detail"}
+    # The router's detail route is reachable from the list, not listed itself; the
+    # unsubscribe links are signed per user and reach users by email only.
+    hidden = {"engagement-activity-feed-detail", "engagement-unsubscribe"}
+    assert set(ENDPOINTS.values()) == names - hidden

@@ -55,6 +55,8 @@ SPEC_ENDPOINTS |= {
     ("posthog/array/{token}/config", "get"),
     ("posthog/array/{token}/config.js", "get"),
 }
+# Notification preferences (docs/guide/preferences.md).
+SPEC_ENDPOINTS |= {("activity-feed/preferences/", method) for method in ("get", "put", "patch")}
 
 
 @pytest.fixture(scope="module")

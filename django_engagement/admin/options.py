@@ -232,3 +232,29 @@ class EventAggregateDailyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "activity_type", "in_feed", "email", "updated_at"]
+    list_filter = ["in_feed", "email"]
+    search_fields = ["activity_type"]
+    raw_id_fields = ["user"]
+
+
+class TargetMuteAdmin(admin.ModelAdmin):
+    list_display = ["user", "target_content_type", "target_object_id", "until", "created_at"]
+    raw_id_fields = ["user"]
+
+
+class FeedEmailAdmin(admin.ModelAdmin):
+    """The email outbox, read-only: rows are written by fan-out and by the senders."""
+
+    list_display = ["item", "user", "frequency", "created_at", "claimed_at", "sent_at"]
+    list_filter = ["frequency"]
+    raw_id_fields = ["item", "user"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
