@@ -158,3 +158,20 @@ def test_admin_lists_preferences(admin_client, user):
     assert b"news" in response.content
     assert admin_client.get(reverse("admin:django_engagement_targetmute_changelist")).status_code == 200
     assert admin_client.get(reverse("admin:django_engagement_feedemail_changelist")).status_code == 200
+
+
+def test_rate_limit_drops_past_n_per_minute(engagement_settings):
+    engagement_settings.update(FEED_RATE_LIMIT={"alert": 2})
+    users = make_users(3)
+    notify([users[0].pk], "alert", title="Early")
+    created = [notify(members(), "alert", title=f"Alert {n}") for n in range(3)]
+    assert created == [3, 2, 0]
+    assert {u.pk: feed().filter(user=u).count() for u in users} == {
+        users[0].pk: 2,
+        users[1].pk: 2,
+        users[2].pk: 2,
+    }
+    # Other types are not limited; an item older than a minute no longer counts.
+    assert notify(members(), "news", title="Other") == 3
+    feed().filter(activity_type="alert").update(created_at=timezone.now() - timedelta(minutes=2))
+    assert notify(members(), "alert", title="Later") == 3

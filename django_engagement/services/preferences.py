@@ -10,25 +10,32 @@ Usage::
 Fan-out never loops over recipients in Python: ``receiving`` narrows the
 recipients' queryset with correlated subqueries (the user's row for the type,
 else the user's global row, else ``NOTIFICATION_DEFAULTS``) and a ``NOT EXISTS``
-on active mutes, so the feed's ``INSERT ... SELECT`` stays one statement.
+on active mutes, and a count of the last minute's items of the type
+(``FEED_RATE_LIMIT``), so the feed's ``INSERT ... SELECT`` stays one statement.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models, router, transaction
 from django.db.models.constants import OnConflict
-from django.db.models import Exists, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..conf import engagement_settings
-from ..models import EmailFrequency, FeedEmail, NotificationPreference, TargetMute
+from ..models import (
+    EmailFrequency,
+    FeedEmail,
+    NotificationPreference,
+    TargetMute,
+    get_feed_model,
+)
 
 FIELDS = ("in_feed", "email")
 BUILTIN_DEFAULT = {"in_feed": True, "email": EmailFrequency.NEVER.value}
@@ -55,6 +62,13 @@ def _effective(field: str, activity_type: str, user_ref: str) -> Coalesce:
     )
 
 
+def rate_limit_for(activity_type: str) -> int | None:
+    """Most items of ``activity_type`` a user may get per minute (``FEED_RATE_LIMIT``)."""
+    table = engagement_settings.FEED_RATE_LIMIT or {}
+    value = table.get(activity_type, table.get("*"))
+    return int(value) if value else None
+
+
 def receiving(recipients: models.QuerySet, item: models.Model) -> models.QuerySet:
     """``recipients`` without the users who opted out of ``item``'s type or muted its target.
 
@@ -63,6 +77,25 @@ def receiving(recipients: models.QuerySet, item: models.Model) -> models.QuerySe
     wanted = recipients.alias(
         engagement_in_feed=_effective("in_feed", item.activity_type, "pk")
     ).filter(engagement_in_feed=True)
+    per_minute = rate_limit_for(item.activity_type)
+    if per_minute:
+        # Flood protection: users who got ``per_minute`` items of this type in the
+        # last minute get no more until the minute has passed.
+        recent = (
+            get_feed_model()
+            ._default_manager.filter(
+                user=OuterRef("pk"),
+                activity_type=item.activity_type,
+                created_at__gt=timezone.now() - timedelta(minutes=1),
+            )
+            .order_by()
+            .values("user")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        wanted = wanted.alias(
+            engagement_recent=Coalesce(Subquery(recent), Value(0))
+        ).filter(engagement_recent__lt=per_minute)
     if item.target_content_type_id is None:
         return wanted
     mutes = TargetMute._default_manager.filter(
