@@ -105,7 +105,6 @@ DEFAULTS: dict[str, Any] = {
     "CSV_ESCAPE_FORMULAS": True,
     # Notification preferences, email, grouping, flood limit: docs/guide/preferences.md
     "NOTIFICATION_DEFAULTS": {"*": {"in_feed": True, "email": "never"}},
-    "FEED_GROUPING": {},
     "FEED_RATE_LIMIT": {},
     "EMAIL_BASE_URL": "",
     "EMAIL_FROM": None,
