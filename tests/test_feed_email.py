@@ -207,9 +207,7 @@ def test_bad_period_is_a_command_error():
         call_command("send_feed_digests", "--period", "hourly")
 
 
-def test_async_feed_sends_immediate_emails_in_a_task(
-    engagement_settings, eager_app, mailoutbox, monkeypatch
-):
+def test_async_feed_sends_immediate_emails_in_a_task(engagement_settings, eager_app, mailoutbox):
     engagement_settings.update(ASYNC_FEED=True)
     users = make_users(2)
     NotificationPreference.objects.create(user=users[1], activity_type="", email="immediately")
@@ -217,7 +215,10 @@ def test_async_feed_sends_immediate_emails_in_a_task(
 
     calls = []
     real = tasks.send_immediate_emails_task.run
-    monkeypatch.setattr(tasks.send_immediate_emails_task, "run", lambda: calls.append(1) or real())
-    assert notify(members(), "news", title="Queued") == 2
+    tasks.send_immediate_emails_task.run = lambda: calls.append(1) or real()
+    try:
+        assert notify(members(), "news", title="Queued") == 2
+    finally:
+        tasks.send_immediate_emails_task.run = real
     assert calls == [1]
     assert [message.to for message in mailoutbox] == [["member1@example.com"]]
