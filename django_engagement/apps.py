@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .checks import missing_app_error  # also registers the system checks
 from .conf import MODEL_SETTINGS
-from .signals import fan_out_requested
+from .signals import emails_requested, fan_out_requested
 
 CONTENTTYPES = "django.contrib.contenttypes"
 
@@ -59,6 +59,12 @@ class EngagementConfig(AppConfig):
 
         connect_receivers()
         if find_spec("celery") is not None:
-            from .tasks import queue_fan_out  # the [celery] extra is optional
+            from .tasks import (
+                queue_fan_out,
+                queue_immediate_emails,
+            )  # the [celery] extra is optional
 
             fan_out_requested.connect(queue_fan_out, dispatch_uid="django_engagement.queue_fan_out")
+            emails_requested.connect(
+                queue_immediate_emails, dispatch_uid="django_engagement.queue_immediate_emails"
+            )

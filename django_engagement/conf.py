@@ -109,6 +109,13 @@ DEFAULTS: dict[str, Any] = {
     "REALTIME_REDIS_URL": "redis://127.0.0.1:6379/0",
     "REALTIME_CHANNEL": "django_engagement_feed",
     "REALTIME_HEARTBEAT": 15,
+    # Notification preferences, email, grouping, flood limit: docs/guide/preferences.md
+    "NOTIFICATION_DEFAULTS": {"*": {"in_feed": True, "email": "never"}},
+    "FEED_RATE_LIMIT": {},
+    "EMAIL_BASE_URL": "",
+    "EMAIL_FROM": None,
+    "SUMMARY_RECIPIENTS": [],
+    "SUMMARY_DAYS": 7,
 }
 
 # Settings given as dotted paths (or lists of them) that are imported on access.

@@ -23,3 +23,7 @@ milestone_reached = Signal()
 # sender: PendingFanOut; kwargs: event_ids (list). Sent after commit when ASYNC_FEED owes a
 # fan-out; the package's receiver (django_engagement.tasks.queue_fan_out) queues the task.
 fan_out_requested = Signal()
+
+# sender: FeedEmail; no kwargs. Sent after commit when ASYNC_FEED owes immediate emails; the
+# package's receiver (django_engagement.tasks.queue_immediate_emails) queues the task.
+emails_requested = Signal()

@@ -13,6 +13,16 @@ Schedule the maintenance ones with Celery beat, e.g.::
             "task": "django_engagement.tasks.flush_pending_fan_out_task",
             "schedule": 300.0,
         },
+        "engagement-daily-digests": {
+            "task": "django_engagement.tasks.send_feed_digests_task",
+            "schedule": crontab(hour=7, minute=0),
+            "args": ("daily",),
+        },
+        "engagement-weekly-digests": {
+            "task": "django_engagement.tasks.send_feed_digests_task",
+            "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
+            "args": ("weekly",),
+        },
         "engagement-aggregate": {
             "task": "django_engagement.tasks.aggregate_daily_task",
             "schedule": crontab(hour=1, minute=0),
@@ -29,6 +39,7 @@ from typing import Any
 from celery import shared_task
 
 from .services.aggregation import aggregate_daily
+from .services.email import send_immediate_emails, send_period
 from .services.feed import fan_out_event_ids, flush_pending_fan_out, populate_feed
 from .services.retention import apply_retention, purge_events
 
@@ -96,6 +107,11 @@ def aggregate_daily_task(date: str | None = None) -> None:
     logger.info("aggregate_daily(%s): %s", date, aggregate_daily(day))
 
 
+def queue_immediate_emails(sender: Any, **kwargs: Any) -> None:
+    """Receiver of ``emails_requested``: queue ``send_immediate_emails_task``."""
+    send_immediate_emails_task.delay()
+
+
 def queue_fan_out(sender: Any, event_ids: list[Any], **kwargs: Any) -> None:
     """Receiver of ``fan_out_requested``: queue ``fan_out_feed_task`` (the ASYNC_FEED hand-off).
 
@@ -103,3 +119,18 @@ def queue_fan_out(sender: Any, event_ids: list[Any], **kwargs: Any) -> None:
     keeps the work for ``flush_pending_fan_out_task``.
     """
     fan_out_feed_task.delay(event_ids)
+
+
+# Emails are sent at most once (claimed before sending): never retried automatically,
+# and never redelivered to another worker after a kill.
+@shared_task(acks_late=False)
+def send_immediate_emails_task() -> int:
+    """Send the queued ``immediately`` feed emails; returns the number of messages."""
+    return send_immediate_emails().messages
+
+
+@shared_task(acks_late=False)
+def send_feed_digests_task(period: str) -> int:
+    """``send_feed_digests --period <period>`` as a task; returns the number of messages."""
+    result, summaries = send_period(period)
+    return result.messages + summaries

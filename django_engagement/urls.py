@@ -8,7 +8,7 @@ URL names are ``django_engagement:engagement-<resource>[-<action>]``.
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from .api import feed, ingest, reports, root, stream
+from .api import feed, ingest, preferences, reports, root, stream, unsubscribe
 from .api.sdk import posthog, segment
 
 app_name = "django_engagement"
@@ -36,6 +36,17 @@ urlpatterns = [
     ),
     # Before the router, whose activity-feed/<pk>/ would take "stream".
     path("activity-feed/stream/", stream.feed_stream, name="engagement-activity-feed-stream"),
+    # Before the router's activity-feed/<pk>/ detail route.
+    path(
+        "activity-feed/preferences/",
+        preferences.PreferencesView.as_view(),
+        name="engagement-activity-feed-preferences",
+    ),
+    path(
+        "unsubscribe/<str:token>/",
+        unsubscribe.UnsubscribeView.as_view(),
+        name="engagement-unsubscribe",
+    ),
     *router.urls,
     # Ids are digits (lookup_value_regex): anything else under activity-feed/ is a JSON
     # 404, not Django's HTML page. Paths without the slash still get APPEND_SLASH.

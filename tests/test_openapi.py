@@ -43,6 +43,9 @@ SPEC_ENDPOINTS = {
     ("reports/export/", "get"),
     ("reports/dashboard/", "get"),
 }
+# Notification preferences (docs/guide/preferences.md).
+SPEC_ENDPOINTS |= {("activity-feed/preferences/", method) for method in ("get", "put", "patch")}
+
 
 @pytest.fixture(scope="module")
 def openapi() -> dict[str, Any]:

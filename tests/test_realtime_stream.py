@@ -25,7 +25,6 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import request_started
 from django.db import close_old_connections, connection
 from django.test import AsyncClient
-from django.urls import reverse
 
 from django_engagement.services.feed import mark_read, notify
 from django_engagement.services.realtime import FeedChange, hub

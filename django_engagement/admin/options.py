@@ -24,9 +24,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from ..conf import engagement_settings
 from ..managers import FeedQuerySet
 from ..models import AbstractActivityFeedItem, AbstractEvent
-from ..conf import engagement_settings
 from ..services.dashboard import target_names
 from .export import export_events_csv
 from .filters import ActivityTypeListFilter, EventTypeListFilter, SourceListFilter
@@ -245,4 +245,30 @@ class EventAggregateDailyAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "activity_type", "in_feed", "email", "updated_at"]
+    list_filter = ["in_feed", "email"]
+    search_fields = ["activity_type"]
+    raw_id_fields = ["user"]
+
+
+class TargetMuteAdmin(admin.ModelAdmin):
+    list_display = ["user", "target_content_type", "target_object_id", "until", "created_at"]
+    raw_id_fields = ["user"]
+
+
+class FeedEmailAdmin(admin.ModelAdmin):
+    """The email outbox, read-only: rows are written by fan-out and by the senders."""
+
+    list_display = ["item", "user", "frequency", "created_at", "claimed_at", "sent_at"]
+    list_filter = ["frequency"]
+    raw_id_fields = ["item", "user"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

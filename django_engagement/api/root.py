@@ -25,6 +25,7 @@ ENDPOINTS = {
     "activity-feed/summary": "engagement-activity-feed-summary",
     "activity-feed/mark-read": "engagement-activity-feed-mark-read",
     "activity-feed/generate": "engagement-activity-feed-generate",
+    "activity-feed/preferences": "engagement-activity-feed-preferences",
     "reports/daily-summary": "engagement-reports-daily-summary",
     "reports/active-users": "engagement-reports-active-users",
     "reports/top": "engagement-reports-top",

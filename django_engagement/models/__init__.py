@@ -14,14 +14,19 @@ from .base import AbstractActivityFeedItem, AbstractEvent
 from .event import Event
 from .feed import ActivityFeedItem
 from .outbox import PendingFanOut
+from .preferences import EmailFrequency, FeedEmail, NotificationPreference, TargetMute
 
 __all__ = [
     "AbstractActivityFeedItem",
     "AbstractEvent",
     "ActivityFeedItem",
     "Event",
+    "EmailFrequency",
     "EventAggregateDaily",
+    "FeedEmail",
+    "NotificationPreference",
     "PendingFanOut",
+    "TargetMute",
     "get_event_model",
     "get_feed_model",
     "get_target_model",

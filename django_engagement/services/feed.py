@@ -46,6 +46,8 @@ from ..models import (
     get_target_model,
 )
 from ..signals import fan_out_requested, feed_items_created, feed_items_read
+from .email import queue_item_emails
+from .preferences import receiving
 
 logger = logging.getLogger(__name__)
 
@@ -383,16 +385,29 @@ def _deliver(
     with transaction.atomic(using=router.db_for_write(Feed), savepoint=False):
         if isinstance(recipients, models.QuerySet):
             user_ids = None
-            count = _insert_select(template, recipients)
+            count = _insert_select(template, receiving(recipients, template))
         else:
             user_ids = [getattr(user, "pk", user) for user in recipients]
             users = get_user_model()._default_manager
             count = sum(
-                _insert_select(template, users.filter(pk__in=chunk))
+                _insert_select(template, receiving(users.filter(pk__in=chunk), template))
                 for chunk in _chunks(user_ids, RECIPIENT_CHUNK_SIZE)
             )
+        if count:
+            queue_item_emails(copies_of(template), activity_type)
         _send_created(Feed, activity_type, count, user_ids, event)
     return count
+
+
+def copies_of(template: AbstractActivityFeedItem) -> models.QuerySet:
+    """The items ``_insert_select`` wrote from ``template`` (same type, time, event, target)."""
+    return type(template)._default_manager.filter(
+        activity_type=template.activity_type,
+        created_at=template.created_at,
+        event_id=template.event_id,
+        target_content_type_id=template.target_content_type_id,
+        target_object_id=template.target_object_id,
+    )
 
 
 class _Blank(dict):
