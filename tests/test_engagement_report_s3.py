@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from django_engagement.management.commands.engagement_report import Command
-from django_engagement.services.report import s3_object_url
+from django_engagement.services.report_files import s3_object_url
 from tests.conftest import S3_BUCKET
 
 PERIOD = ["--start", "2024-03-01", "--end", "2024-03-14"]

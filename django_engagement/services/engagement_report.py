@@ -20,24 +20,16 @@ follow ``TARGET_LABEL`` / ``TARGET_GROUP_LABEL`` (docs/guide/engagement_report.m
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import tempfile
-import time as clock
-import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from functools import partial
 from itertools import groupby
-from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Count, F, Max, Q
 from django.db.models.functions import TruncDate, TruncWeek
@@ -47,30 +39,13 @@ from django.utils import timezone
 from ..conf import engagement_settings
 from ..models import get_event_model, get_feed_model, get_target_model
 from .aggregation import day_bounds
-from .archive import s3_client
-from .csv_writer import csv_writer
 from .feed import pk_json, stored_pk_json
 
-__all__ = [
-    "ReportSection",
-    "ReportUploadError",
-    "build_engagement_report",
-    "check_s3_upload",
-    "report_sections",
-    "s3_object_url",
-    "spooled_zip",
-    "stream_report_json",
-    "upload_report_archive",
-    "write_report_files",
-    "write_zip",
-]
+__all__ = ["ReportSection", "build_engagement_report", "period_info", "report_sections"]
 
 CHUNK_SIZE = 5000
 TOP_TARGETS = 10
 Row = dict[str, Any]
-
-# UUID user or target keys (and Decimal values) are written as strings.
-_dumps = partial(json.dumps, cls=DjangoJSONEncoder)
 
 
 @dataclass(frozen=True)
@@ -546,171 +521,3 @@ def build_engagement_report(start: date, end: date) -> dict[str, Any]:
 
 def period_info(start: date, end: date) -> Row:
     return {"start": start.isoformat(), "end": end.isoformat(), "time_zone": settings.TIME_ZONE}
-
-
-# -- writers -------------------------------------------------------------------------------
-
-Progress = Callable[[str, int, float], None]
-FORMATS = ("json", "csv")
-
-
-def write_report_files(
-    start: date,
-    end: date,
-    directory: str | Path,
-    fmt: str = "json",
-    progress: Progress | None = None,
-) -> list[Path]:
-    """Write one file per section into ``directory`` (created if needed); return the paths.
-
-    Rows are streamed from the database to the file one at a time. ``other_metrics``
-    is always JSON. ``progress(section_name, rows, seconds)`` is called after each file.
-    """
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    sections = report_sections(start, end)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for section in sections:
-        began = clock.perf_counter()
-        as_csv = fmt == "csv" and section.table
-        path = directory / f"{section.name}.{'csv' if as_csv else 'json'}"
-        with path.open("w", encoding="utf-8", newline="" if as_csv else None) as handle:
-            if as_csv:
-                count = _write_csv(section, handle)
-            else:
-                count = _write_json_section(section, handle)
-                handle.write("\n")
-        paths.append(path)
-        if progress:
-            progress(section.name, count, clock.perf_counter() - began)
-    return paths
-
-
-def stream_report_json(
-    start: date, end: date, out: IO[str], progress: Progress | None = None
-) -> None:
-    """Write ``build_engagement_report(start, end)`` as JSON to ``out`` without holding it.
-
-    The output parses to exactly the dict ``build_engagement_report`` returns.
-    """
-    sections = report_sections(start, end)
-    out.write('{\n  "period": ' + _dumps(period_info(start, end)))
-    for section in sections:
-        began = clock.perf_counter()
-        out.write(f",\n  {_dumps(section.name)}: ")
-        count = _write_json_section(section, out, indent="  ")
-        if progress:
-            progress(section.name, count, clock.perf_counter() - began)
-    out.write("\n}\n")
-
-
-def _write_json_section(section: ReportSection, out: IO[str], indent: str = "") -> int:
-    """A table as a JSON array with one row per line; an object section as one object."""
-    if not section.table:
-        out.write(_dumps(section.data(), indent=2).replace("\n", f"\n{indent}"))
-        return 1
-    count = 0
-    out.write("[")
-    for row in section.rows():
-        out.write(f"{',' if count else ''}\n{indent}  {_dumps(row)}")
-        count += 1
-    out.write(f"\n{indent}]" if count else "]")
-    return count
-
-
-def _write_csv(section: ReportSection, out: IO[str]) -> int:
-    """A table as CSV with the section's columns; formula cells neutralised by ``csv_writer``."""
-    columns = section.csv_columns()
-    writer = csv_writer(out)
-    writer.writerow(columns)
-    count = 0
-    for row in section.rows():
-        flat = section.csv_row(row)
-        # A user without items of some type gets 0 in that type_* column.
-        writer.writerow([flat.get(column, 0) for column in columns])
-        count += 1
-    return count
-
-
-# -- archives and S3 -------------------------------------------------------------------------
-
-
-class ReportUploadError(Exception):
-    """The archive could not be uploaded (settings, boto3, or the store refused it)."""
-
-
-def write_zip(target: str | Path | IO[bytes], files: Iterable[Path]) -> None:
-    """Deflate ``files`` (by base name) into ``target``, a path or a binary file object."""
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in files:
-            archive.write(path, arcname=path.name)
-
-
-def s3_settings() -> Row:
-    """The S3 settings of seed 000, validated; raises ``ReportUploadError`` naming what is missing.
-
-    Only the bucket (and a region, unless ``AWS_S3_ENDPOINT_URL`` is set) is required:
-    without access keys boto3 uses its usual credential chain (env, IAM role).
-    """
-    config = {
-        name: getattr(settings, name, None) or None
-        for name in (
-            "AWS_STORAGE_BUCKET_NAME",
-            "AWS_S3_REGION_NAME",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_S3_ENDPOINT_URL",
-        )
-    }
-    required = ["AWS_STORAGE_BUCKET_NAME"]
-    if not config["AWS_S3_ENDPOINT_URL"]:
-        required.append("AWS_S3_REGION_NAME")
-    missing = [name for name in required if not config[name]]
-    if missing:
-        raise ReportUploadError(f"S3 upload needs the setting(s) {', '.join(missing)}")
-    return config
-
-
-def check_s3_upload() -> Row:
-    """The S3 settings, or ``ReportUploadError`` before any work when an upload could not
-    happen (settings or boto3 missing)."""
-    config = s3_settings()
-    if importlib.util.find_spec("boto3") is None:
-        raise ReportUploadError("S3 upload needs boto3: pip install 'django-engagement[s3]'")
-    return config
-
-
-def s3_object_url(key: str, config: Row | None = None) -> str:
-    """``https://<bucket>.s3.<region>.amazonaws.com/<key>``, or ``<endpoint>/<bucket>/<key>``."""
-    config = config or s3_settings()
-    bucket = config["AWS_STORAGE_BUCKET_NAME"]
-    endpoint = config["AWS_S3_ENDPOINT_URL"]
-    if endpoint:
-        return f"{endpoint.rstrip('/')}/{bucket}/{key}"
-    return f"https://{bucket}.s3.{config['AWS_S3_REGION_NAME']}.amazonaws.com/{key}"
-
-
-def upload_report_archive(fileobj: IO[bytes], key: str) -> str:
-    """Upload a zip archive to ``AWS_STORAGE_BUCKET_NAME`` under ``key``; return its URL."""
-    config = check_s3_upload()
-    from boto3.exceptions import Boto3Error
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    client = s3_client()
-    bucket = config["AWS_STORAGE_BUCKET_NAME"]
-    try:
-        client.upload_fileobj(fileobj, bucket, key, ExtraArgs={"ContentType": "application/zip"})
-    except (Boto3Error, BotoCoreError, ClientError) as exc:
-        message = " ".join(str(exc).split())
-        raise ReportUploadError(f"S3 upload to s3://{bucket}/{key} failed: {message}") from exc
-    return s3_object_url(key, config)
-
-
-def spooled_zip(files: Iterable[Path]) -> IO[bytes]:
-    """A zip of ``files`` in memory (spilling to a temporary file past 32 MB), rewound."""
-    buffer = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
-    write_zip(buffer, files)
-    buffer.seek(0)
-    return buffer
