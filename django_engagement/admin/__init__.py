@@ -16,14 +16,20 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin import AdminSite
 
-from ..models import EventAggregateDaily, get_event_model, get_feed_model
+from ..models import EventAggregateDaily, EventDayTotal, get_event_model, get_feed_model
 from .dashboard import can_view_dashboard, dashboard_view, install_dashboard
-from .options import ActivityFeedItemAdmin, EventAdmin, EventAggregateDailyAdmin
+from .options import (
+    ActivityFeedItemAdmin,
+    EventAdmin,
+    EventAggregateDailyAdmin,
+    EventDayTotalAdmin,
+)
 
 __all__ = [
     "ActivityFeedItemAdmin",
     "EventAdmin",
     "EventAggregateDailyAdmin",
+    "EventDayTotalAdmin",
     "can_view_dashboard",
     "dashboard_view",
     "install_dashboard",
@@ -32,10 +38,11 @@ __all__ = [
 
 
 def setup_admin(site: AdminSite) -> None:
-    """Register the three ModelAdmins on ``site`` and add the dashboard page to it."""
+    """Register the four ModelAdmins on ``site`` and add the dashboard page to it."""
     site.register(get_event_model(), EventAdmin)
     site.register(get_feed_model(), ActivityFeedItemAdmin)
     site.register(EventAggregateDaily, EventAggregateDailyAdmin)
+    site.register(EventDayTotal, EventDayTotalAdmin)
     install_dashboard(site)
 
 

@@ -15,7 +15,7 @@ come from ``services.reports`` and ``services.dashboard``.
 
 from __future__ import annotations
 
-from datetime import UTC, date, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -27,7 +27,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..services import reports
-from ..services.aggregation import day_bounds, today
+from ..services.aggregation import today
+from ..services.analytics import check_day
 from ..services.csv_writer import csv_chunks
 from ..services.dashboard import MAX_DAYS, build_dashboard
 from .parsers import JSONBodyMixin
@@ -39,14 +40,11 @@ MAX_EXPORT_ROWS = 1_000_000
 
 
 def validate_day(value: date) -> date:
-    """A 400 for a day whose bounds in TIME_ZONE a datetime cannot hold (9999-12-31 has
-    no next midnight; the database compares in UTC)."""
+    """A 400 for a day outside the supported calendar (``analytics.check_day``)."""
     try:
-        for bound in day_bounds(value):
-            bound.astimezone(UTC)
-    except OverflowError:
+        return check_day(value)
+    except ValueError:
         raise serializers.ValidationError("Date out of range.") from None
-    return value
 
 
 class DayQuery(serializers.Serializer):

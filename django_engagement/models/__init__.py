@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from ..conf import engagement_settings
-from .aggregate import EventAggregateDaily
+from .aggregate import EventAggregateDaily, EventDayTotal
 from .base import AbstractActivityFeedItem, AbstractEvent
 from .event import Event
 from .feed import ActivityFeedItem
@@ -19,6 +19,7 @@ __all__ = [
     "ActivityFeedItem",
     "Event",
     "EventAggregateDaily",
+    "EventDayTotal",
     "PendingFanOut",
     "get_event_model",
     "get_feed_model",
