@@ -1,4 +1,4 @@
-"""The engagement report of seed 000: sections computed with grouped, streamed queries.
+"""The engagement report's sections, computed with grouped, streamed queries.
 
 Usage::
 
@@ -21,8 +21,8 @@ follow ``TARGET_LABEL`` / ``TARGET_GROUP_LABEL`` (docs/guide/engagement_report.m
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from dataclasses import dataclass
+from datetime import date
 from itertools import groupby
 from typing import Any, cast
 
@@ -38,8 +38,8 @@ from django.utils import timezone
 
 from ..conf import engagement_settings
 from ..models import get_event_model, get_feed_model, get_target_model
-from .aggregation import day_bounds
-from .feed import pk_json, stored_pk_json
+from . import analytics
+from .feed import pk_json
 
 __all__ = ["ReportSection", "build_engagement_report", "period_info", "report_sections"]
 
@@ -81,39 +81,6 @@ class ReportSection:
         return self.flatten(row) if self.flatten else row
 
 
-@dataclass
-class _Period:
-    """``[start, end]`` in whole days of the project's TIME_ZONE, as a half-open datetime range."""
-
-    start: date
-    end: date
-    tz: tzinfo | None = field(init=False)
-    start_at: datetime = field(init=False)
-    end_before: datetime = field(init=False)
-
-    def __post_init__(self) -> None:
-        if self.start > self.end:
-            raise ValueError(f"start {self.start} is after end {self.end}")
-        self.tz = timezone.get_default_timezone() if settings.USE_TZ else None
-        self.start_at = day_bounds(self.start)[0]
-        self.end_before = day_bounds(self.end)[1]
-
-    def filter(self, prefix: str = "created_at") -> Q:
-        return Q(**{f"{prefix}__gte": self.start_at, f"{prefix}__lt": self.end_before})
-
-    def stamp(self, moment: datetime | None) -> str | None:
-        """ISO 8601 in the project's time zone (the zone the day boundaries use)."""
-        if moment is None:
-            return None
-        return (moment.astimezone(self.tz) if self.tz else moment).isoformat()
-
-    def days(self) -> Iterator[date]:
-        day = self.start
-        while day <= self.end:
-            yield day
-            day += timedelta(days=1)
-
-
 class _Report:
     """The period and the settings it was built with; each section is one method.
 
@@ -121,7 +88,9 @@ class _Report:
     """
 
     def __init__(self, start: date, end: date) -> None:
-        self.period = _Period(start, end)
+        self.period = analytics.DateWindow(start, end)
+        self.tz = timezone.get_default_timezone() if settings.USE_TZ else None
+        self.db = analytics.read_database()
         self.Event = get_event_model()
         self.Feed = get_feed_model()
         self.User = get_user_model()
@@ -165,19 +134,19 @@ class _Report:
     # -- helpers -------------------------------------------------------------------------
 
     def events(self) -> models.QuerySet:
-        return self.Event._default_manager.filter(self.period.filter())
+        return analytics.events().filter(self.period.q())
 
     def target_events(self) -> models.QuerySet:
         """Join/leave events pointing at a target (any time; callers add the period)."""
-        content_type = ContentType.objects.db_manager(self.Event._default_manager.db)
-        return self.Event._default_manager.filter(
+        content_type = ContentType.objects.db_manager(self.db)
+        return analytics.events().filter(
             target_content_type=content_type.get_for_model(self.Target),
             event_type__in=[self.join_event, self.leave_event],
         )
 
     def target_pk(self, raw: str) -> Any:
         """``target_object_id`` (always text) back to the target's pk, JSON-ready."""
-        return stored_pk_json(self.Target, raw)
+        return analytics.target_json_id(self.Target, raw)
 
     @property
     def target_columns(self) -> list[str]:
@@ -198,8 +167,9 @@ class _Report:
         if self.date_joined is None:
             return
         counts = (
-            self.User._default_manager.filter(self.period.filter(self.date_joined))
-            .annotate(day=TruncDate(self.date_joined, tzinfo=self.period.tz))
+            self.User._default_manager.using(self.db)
+            .filter(self.period.q(self.date_joined))
+            .annotate(day=TruncDate(self.date_joined, tzinfo=self.tz))
             .values("day")
             .annotate(count=Count("pk"))
             .order_by("day")
@@ -223,7 +193,7 @@ class _Report:
         moves = {
             target_id: (joins, leaves)
             for target_id, joins, leaves in self.target_events()
-            .filter(self.period.filter())
+            .filter(self.period.q())
             .values("target_object_id")
             .annotate(
                 joins=Count("pk", filter=Q(event_type=self.join_event)),
@@ -243,7 +213,8 @@ class _Report:
         else:
             annotations["_participants"] = models.Value(None, models.IntegerField())
         rows = (
-            self.Target._default_manager.annotate(**annotations)
+            self.Target._default_manager.using(self.db)
+            .annotate(**annotations)
             .values_list("pk", "_name", "_group", "_participants")
             .order_by("pk")
             .iterator(chunk_size=CHUNK_SIZE)
@@ -261,10 +232,10 @@ class _Report:
             }
 
     def _feed_in_period(self) -> models.QuerySet:
-        return self.Feed._default_manager.filter(self.period.filter())
+        return self.Feed._default_manager.using(self.db).filter(self.period.q())
 
     def user_activity(self) -> Iterator[Row]:
-        """Feed items per user in the period, by ``activity_type`` (seed 000's UserActivityFeed)."""
+        """Feed items per user in the period, by ``activity_type`` ."""
         username_path = f"user__{self.User.USERNAME_FIELD}"
         email_name = self.User.get_email_field_name()
         email = (
@@ -302,15 +273,11 @@ class _Report:
 
     def other_metrics(self) -> Row:
         """Events by type, distinct active users and (with a target model) the top targets."""
-        by_type = (
-            self.events()
-            .values("event_type")
-            .annotate(count=Count("pk"))
-            .order_by("event_type")
-            .values_list("event_type", "count")
-        )
+        by_type = self.events().values("event_type").annotate(count=Count("pk"))
         metrics: Row = {
-            "events_by_type": dict(by_type),
+            "events_by_type": dict(
+                analytics.ranked((row["event_type"], row["count"]) for row in by_type)
+            ),
             "active_users": self.events().aggregate(n=Count("user", distinct=True))["n"],
         }
         if self.Target is not None:
@@ -321,7 +288,7 @@ class _Report:
         """Most joined targets in the period; ties by id; a deleted target keeps a null name."""
         top = list(
             self.target_events()
-            .filter(self.period.filter(), event_type=self.join_event)
+            .filter(self.period.q(), event_type=self.join_event)
             .values("target_object_id")
             .annotate(joins=Count("pk"))
             .order_by("-joins", "target_object_id")
@@ -330,7 +297,8 @@ class _Report:
         pks = {raw: self.target_pk(raw) for raw, _ in top}
         names = {
             str(pk): name
-            for pk, name in self.Target._default_manager.filter(pk__in=list(pks.values()))
+            for pk, name in self.Target._default_manager.using(self.db)
+            .filter(pk__in=list(pks.values()))
             .annotate(_name=F(engagement_settings.TARGET_NAME_FIELD))
             .values_list("pk", "_name")
         }
@@ -357,10 +325,15 @@ class _Report:
             )
             .iterator(chunk_size=CHUNK_SIZE)
         )
-        tz = self.period.tz
+        target_models: dict[tuple[str, str], Any] = {}
         for user_id, created_at, event_type, source, app_label, model, target_id, uuid in rows:
-            # One conversion per row: this loop runs once per event of the period.
-            stamp = (created_at.astimezone(tz) if tz else created_at).isoformat()
+            stamp = analytics.iso_timestamp(created_at)
+            target_model = None
+            if app_label:
+                key = (app_label, model)
+                if key not in target_models:
+                    target_models[key] = ContentType(app_label=app_label, model=model).model_class()
+                target_model = target_models[key]
             yield {
                 "user_id": user_id,
                 "timestamp": stamp,
@@ -368,7 +341,9 @@ class _Report:
                 "event_type": event_type,
                 "source": source,
                 "target_type": f"{app_label}.{model}" if app_label else None,
-                "target_id": target_id or None,
+                "target_id": analytics.target_json_id(target_model, target_id)
+                if target_id
+                else None,
                 "event_id": str(uuid),
             }
 
@@ -405,8 +380,8 @@ class _Report:
             yield {
                 "user_id": user_id,
                 id_key: self.target_pk(raw_target),
-                "joined_at": period.stamp(last_join),
-                "left_at": None if active else period.stamp(last_leave),
+                "joined_at": analytics.iso_timestamp(last_join),
+                "left_at": None if active else analytics.iso_timestamp(last_leave),
                 "status": "active" if active else "left",
             }
 
@@ -418,10 +393,11 @@ class _Report:
         """
         if self.date_joined is None:
             return
-        tz = self.period.tz
+        tz = self.tz
         signup_week = TruncWeek(self.date_joined, output_field=models.DateField(), tzinfo=tz)
         sizes = (
-            self.User._default_manager.filter(self.period.filter(self.date_joined))
+            self.User._default_manager.using(self.db)
+            .filter(self.period.q(self.date_joined))
             .annotate(week=signup_week)
             .values("week")
             .annotate(size=Count("pk"))
@@ -435,7 +411,7 @@ class _Report:
         activity = {
             week: (events, active)
             for week, events, active in self.events()
-            .filter(self.period.filter(f"user__{self.date_joined}"))
+            .filter(self.period.q(f"user__{self.date_joined}"))
             .annotate(week=member_week)
             .values("week")
             .annotate(
