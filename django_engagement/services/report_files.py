@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import Storage, storages
 from django.core.serializers.json import DjangoJSONEncoder
 
-from .archive import s3_client
+from ..conf import engagement_settings
 from .csv_writer import csv_writer
 from .engagement_report import ReportSection, period_info, report_sections
 
@@ -35,6 +37,7 @@ __all__ = [
     "FORMATS",
     "ReportUploadError",
     "check_s3_upload",
+    "report_storage",
     "s3_object_url",
     "spooled_zip",
     "stream_report_json",
@@ -174,11 +177,21 @@ def s3_settings() -> Row:
 
 
 def check_s3_upload() -> Row:
-    """The S3 settings, or ``ReportUploadError`` before any work when an upload could not
-    happen (settings or boto3 missing)."""
+    """What an upload needs, checked before any work: the ``REPORT_STORAGE`` alias must
+    be a key of ``settings.STORAGES``; without an alias, the ``AWS_*`` settings, boto3 and
+    django-storages must be there. Raises ``ReportUploadError`` naming what is missing."""
+    alias = engagement_settings.REPORT_STORAGE
+    if alias:
+        if alias not in settings.STORAGES:
+            raise ReportUploadError(f"REPORT_STORAGE {alias!r} is not a key of settings.STORAGES")
+        return {"alias": alias}
     config = s3_settings()
-    if importlib.util.find_spec("boto3") is None:
-        raise ReportUploadError("S3 upload needs boto3: pip install 'django-engagement[s3]'")
+    for module in ("boto3", "storages"):
+        if importlib.util.find_spec(module) is None:
+            raise ReportUploadError(
+                f"S3 upload needs {'boto3' if module == 'boto3' else 'django-storages'}: "
+                "pip install 'django-engagement[s3]'"
+            )
     return config
 
 
@@ -192,20 +205,57 @@ def s3_object_url(key: str, config: Row | None = None) -> str:
     return f"https://{bucket}.s3.{config['AWS_S3_REGION_NAME']}.amazonaws.com/{key}"
 
 
-def upload_report_archive(fileobj: IO[bytes], key: str) -> str:
-    """Upload a zip archive to ``AWS_STORAGE_BUCKET_NAME`` under ``key``; return its URL."""
+def report_storage() -> tuple[Storage, Row]:
+    """Where report archives go, and the checked settings: the ``REPORT_STORAGE`` alias
+    of ``settings.STORAGES``, else django-storages' S3 backend built from the ``AWS_*``
+    settings (the names ``--upload-s3`` has always read)."""
     config = check_s3_upload()
-    from boto3.exceptions import Boto3Error
-    from botocore.exceptions import BotoCoreError, ClientError
+    if "alias" in config:
+        return storages[config["alias"]], config
+    from storages.backends.s3 import S3Storage  # the [s3] extra, checked just above
 
-    client = s3_client()
-    bucket = config["AWS_STORAGE_BUCKET_NAME"]
+    storage = S3Storage(
+        bucket_name=config["AWS_STORAGE_BUCKET_NAME"],
+        region_name=config["AWS_S3_REGION_NAME"],
+        access_key=config["AWS_ACCESS_KEY_ID"],
+        secret_key=config["AWS_SECRET_ACCESS_KEY"],
+        endpoint_url=config["AWS_S3_ENDPOINT_URL"],
+        file_overwrite=True,
+    )
+    return storage, config
+
+
+def _delivery_errors() -> tuple[type[Exception], ...]:
+    """What a storage raises when the store refuses a file (boto3's errors when present)."""
     try:
-        client.upload_fileobj(fileobj, bucket, key, ExtraArgs={"ContentType": "application/zip"})
-    except (Boto3Error, BotoCoreError, ClientError) as exc:
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        return (OSError,)
+    return (OSError, Boto3Error, BotoCoreError, ClientError)
+
+
+def upload_report_archive(fileobj: IO[bytes], key: str) -> str:
+    """Save a zip archive under ``key`` in ``report_storage()``; return its URL.
+
+    With an alias the URL is the storage's ``url()``; with the ``AWS_*`` settings it is
+    ``s3_object_url(key)``.
+    """
+    storage, config = report_storage()
+    where = (
+        f"storage {config['alias']!r}"
+        if "alias" in config
+        else (f"s3://{config['AWS_STORAGE_BUCKET_NAME']}/{key}")
+    )
+    try:
+        name = storage.save(key, File(fileobj, name=key))
+    except _delivery_errors() as exc:
         message = " ".join(str(exc).split())
-        raise ReportUploadError(f"S3 upload to s3://{bucket}/{key} failed: {message}") from exc
-    return s3_object_url(key, config)
+        label = "Upload" if "alias" in config else "S3 upload"
+        raise ReportUploadError(f"{label} to {where} failed: {message}") from exc
+    if "alias" in config:
+        return storage.url(name)
+    return s3_object_url(name, config)
 
 
 def spooled_zip(files: Iterable[Path]) -> IO[bytes]:
