@@ -254,7 +254,10 @@ def test_export_filters_by_event_type_and_limit(admin_client_api, events):
     assert (
         response["Content-Disposition"] == 'attachment; filename="events-all-booking_created.csv"'
     )
-    assert [row[1] for row in rows[1:]] == ["2026-01-04T14:00:00+00:00", "2026-01-04T13:00:00+00:00"]
+    assert [row[1] for row in rows[1:]] == [
+        "2026-01-04T14:00:00+00:00",
+        "2026-01-04T13:00:00+00:00",
+    ]
 
 
 def test_export_of_a_day_without_events_is_the_header_only(admin_client_api, events):

@@ -164,8 +164,8 @@ def expected_week(known: dict) -> dict:
 
 
 def test_week_exact(known, django_assert_num_queries):
-    # 7 grouped queries (the first: which days are aggregated), then usernames, content types and one name query per
-    # content type among the top targets (campaign and course).
+    # 7 grouped queries (the first: which days are aggregated), then usernames, content
+    # types and one name query per content type among the top targets (campaign and course).
     with django_assert_num_queries(11):
         result = build_dashboard(7)
     assert result == expected_week(known)

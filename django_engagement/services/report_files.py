@@ -186,11 +186,10 @@ def check_s3_upload() -> Row:
             raise ReportUploadError(f"REPORT_STORAGE {alias!r} is not a key of settings.STORAGES")
         return {"alias": alias}
     config = s3_settings()
-    for module in ("boto3", "storages"):
+    for module, package in (("boto3", "boto3"), ("storages", "django-storages")):
         if importlib.util.find_spec(module) is None:
             raise ReportUploadError(
-                f"S3 upload needs {'boto3' if module == 'boto3' else 'django-storages'}: "
-                "pip install 'django-engagement[s3]'"
+                f"S3 upload needs {package}: pip install 'django-engagement[s3]'"
             )
     return config
 
