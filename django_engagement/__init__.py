@@ -27,7 +27,7 @@ _LAZY_EXPORTS = {
     "apply_retention": "django_engagement.services.retention",
     "purge_events": "django_engagement.services.retention",
     "aggregate_daily": "django_engagement.services.aggregation",
-    "build_engagement_report": "django_engagement.services.report",
+    "build_engagement_report": "django_engagement.services.engagement_report",
 }
 
 __all__ = ["__version__", *_LAZY_EXPORTS]

@@ -101,6 +101,8 @@ DEFAULTS: dict[str, Any] = {
     # Reports
     "REPORT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "REPORT_STORAGE": None,
+    # Database alias of every analytic read (reports, dashboard); None: the router's choice
+    "READ_DATABASE": None,
     # Text cells starting with = + - @ tab CR get a leading ' in every CSV (formula injection)
     "CSV_ESCAPE_FORMULAS": True,
     # Real-time stream (docs/guide/realtime.md): None picks "postgres" on PostgreSQL,

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError
+from django.db.models import Sum
 
-from django_engagement.models import EventAggregateDaily, get_event_model
+from django_engagement.models import EventAggregateDaily, EventDayTotal, get_event_model
 from django_engagement.services import aggregation
 from django_engagement.services.aggregation import (
-    ALL,
     aggregate_daily,
     compute_day,
     day_bounds,
@@ -67,39 +67,56 @@ def stored() -> dict[tuple[str, str], tuple[int, int, int]]:
     }
 
 
+def stored_totals(day: date = DAY) -> tuple[int, int, int]:
+    row = EventDayTotal.objects.get(date=day)
+    return row.count, row.unique_users, row.unique_anonymous
+
+
 EXPECTED = {
     ("page_view", "web"): (5, 2, 2),
     ("page_view", "ios"): (1, 1, 0),
     ("booking", "web"): (2, 1, 0),
-    (ALL, ALL): (8, 2, 2),
 }
 
 
-def test_counts_per_type_and_source_with_a_day_wide_row(day_events):
+def test_counts_per_type_and_source_with_day_totals_apart(day_events):
     result = aggregate_daily(DAY)
 
     assert stored() == EXPECTED
-    assert (result.date, result.rows, result.removed, result.events) == (DAY, 4, 0, 8)
+    assert stored_totals() == (8, 2, 2)
+    assert (result.date, result.rows, result.removed, result.events) == (DAY, 3, 0, 8)
 
 
-def test_one_grouped_query_per_day(day_events, django_assert_num_queries):
-    with django_assert_num_queries(1):
-        rows = compute_day(DAY)
-    assert len(rows) == 4
+def test_summing_a_days_rows_gives_its_events(day_events):
+    aggregate_daily(DAY)
+    aggregate_daily(DAY)
+
+    day_rows = EventAggregateDaily.objects.filter(date=DAY)
+    assert day_rows.aggregate(total=Sum("count"))["total"] == 8
+    assert day_rows.count() == 3
+    assert EventDayTotal.objects.filter(date=DAY).count() == 1
+
+
+def test_two_queries_per_day(day_events, django_assert_num_queries):
+    with django_assert_num_queries(2):
+        found = compute_day(DAY)
+    assert len(found.rows) == 3
+    assert found.totals == {"count": 8, "unique_users": 2, "unique_anonymous": 2}
 
 
 def test_rerun_replaces_and_never_duplicates(day_events, make_event, user):
     aggregate_daily(DAY)
     aggregate_daily(DAY)
-    assert EventAggregateDaily.objects.count() == 4
+    assert EventAggregateDaily.objects.count() == 3
 
     make_event("page_view", "ios", created_at=at(DAY, 15), anonymous_id="a-9")
     result = aggregate_daily(DAY)
 
     assert stored()[("page_view", "ios")] == (2, 1, 1)
-    assert stored()[(ALL, ALL)] == (9, 2, 3)
+    assert stored_totals() == (9, 2, 3)
     assert result.removed == 0
-    assert EventAggregateDaily.objects.count() == 4
+    assert EventAggregateDaily.objects.count() == 3
+    assert EventDayTotal.objects.count() == 1
 
 
 def test_keys_that_vanished_are_removed(day_events):
@@ -109,7 +126,8 @@ def test_keys_that_vanished_are_removed(day_events):
     result = aggregate_daily(DAY)
 
     assert result.removed == 1
-    assert set(stored()) == {("page_view", "web"), ("page_view", "ios"), (ALL, ALL)}
+    assert set(stored()) == {("page_view", "web"), ("page_view", "ios")}
+    assert stored_totals() == (6, 2, 2)
 
 
 def test_a_day_without_events_loses_all_its_rows(day_events):
@@ -118,15 +136,16 @@ def test_a_day_without_events_loses_all_its_rows(day_events):
 
     result = aggregate_daily(DAY)
 
-    assert (result.rows, result.removed, result.events) == (0, 4, 0)
+    assert (result.rows, result.removed, result.events) == (0, 3, 0)
     assert not EventAggregateDaily.objects.exists()
+    assert stored_totals() == (0, 0, 0)
 
 
 def test_other_days_are_untouched(day_events):
     aggregate_daily(DAY)
     aggregate_daily(DAY - timedelta(days=1))
 
-    assert EventAggregateDaily.objects.filter(date=DAY - timedelta(days=1)).count() == 2
+    assert EventAggregateDaily.objects.filter(date=DAY - timedelta(days=1)).count() == 1
     assert stored() == EXPECTED
 
 
@@ -170,7 +189,7 @@ def test_command_aggregates_the_given_date(day_events):
     output = run("--date", "2026-01-04")
 
     assert output == (
-        "2026-01-04: 8 events in 4 rows (0 stale rows removed)\nAggregated 1 day(s).\n"
+        "2026-01-04: 8 events in 3 rows (0 stale rows removed)\nAggregated 1 day(s).\n"
     )
     assert stored() == EXPECTED
 
@@ -179,9 +198,9 @@ def test_command_days_back_counts_back_inclusively(day_events):
     output = run("--date", "2026-01-05", "--days-back", "3")
 
     assert output.splitlines() == [
-        "2026-01-03: 1 events in 2 rows (0 stale rows removed)",
-        "2026-01-04: 8 events in 4 rows (0 stale rows removed)",
-        "2026-01-05: 1 events in 2 rows (0 stale rows removed)",
+        "2026-01-03: 1 events in 1 rows (0 stale rows removed)",
+        "2026-01-04: 8 events in 3 rows (0 stale rows removed)",
+        "2026-01-05: 1 events in 1 rows (0 stale rows removed)",
         "Aggregated 3 day(s).",
     ]
     assert sorted(set(EventAggregateDaily.objects.values_list("date", flat=True))) == [

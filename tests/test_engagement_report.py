@@ -19,7 +19,7 @@ from django.core.management import CommandError, call_command
 
 from django_engagement.management.commands.engagement_report import Command
 from django_engagement.models import get_event_model, get_feed_model
-from django_engagement.services.report import build_engagement_report
+from django_engagement.services.engagement_report import build_engagement_report
 from tests.testapp.models import Campaign, Club
 
 START, END = date(2024, 3, 1), date(2024, 3, 14)

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from django_engagement.management.commands.engagement_report import Command
-from django_engagement.services.report import s3_object_url
+from django_engagement.services.report_files import s3_object_url
 from tests.conftest import S3_BUCKET
 
 PERIOD = ["--start", "2024-03-01", "--end", "2024-03-14"]
@@ -128,3 +128,57 @@ def test_missing_boto3(db, settings, monkeypatch, tmp_path):
     with pytest.raises(CommandError) as excinfo:
         run(*PERIOD, "--upload-s3", "--output-dir", str(tmp_path))
     assert str(excinfo.value) == "S3 upload needs boto3: pip install 'django-engagement[s3]'"
+
+
+def test_report_storage_alias_on_s3(db, s3, s3_endpoint, settings, engagement_settings, tmp_path):
+    """REPORT_STORAGE names a STORAGES entry: django-storages' S3 backend on moto."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "engagement-reports": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": S3_BUCKET,
+                "endpoint_url": s3_endpoint,
+                "region_name": "us-east-1",
+                "access_key": "testing",
+                "secret_key": "testing",
+                "querystring_auth": False,
+            },
+        },
+    }
+    engagement_settings.update(REPORT_STORAGE="engagement-reports")
+
+    out = run(*PERIOD, "--zip", "--upload-s3", "--output-dir", str(tmp_path))
+
+    key = f"engagement-reports/{ARCHIVE}"
+    stored = s3.get_object(Bucket=S3_BUCKET, Key=key)
+    assert stored["Body"].read() == (tmp_path / ARCHIVE).read_bytes()
+    assert out.splitlines()[-1] == f"Uploaded to {s3_endpoint}/{S3_BUCKET}/{key}"
+
+
+def test_report_storage_alias_on_the_file_system(db, settings, engagement_settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "engagement-reports": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "store"), "base_url": "/reports/"},
+        },
+    }
+    engagement_settings.update(REPORT_STORAGE="engagement-reports")
+
+    out = run(*PERIOD, "--upload-s3", "--output-dir", str(tmp_path / "files"))
+
+    stored = tmp_path / "store" / "engagement-reports" / ARCHIVE
+    with zipfile.ZipFile(stored) as archive:
+        assert sorted(archive.namelist()) == sorted(SECTION_FILES)
+    assert out.splitlines()[-1] == f"Uploaded to /reports/engagement-reports/{ARCHIVE}"
+
+
+def test_unknown_report_storage_alias_fails_before_any_work(db, engagement_settings, tmp_path):
+    engagement_settings.update(REPORT_STORAGE="nowhere")
+
+    with pytest.raises(CommandError) as excinfo:
+        run(*PERIOD, "--upload-s3", "--output-dir", str(tmp_path))
+
+    assert str(excinfo.value) == "REPORT_STORAGE 'nowhere' is not a key of settings.STORAGES"
+    assert list(tmp_path.iterdir()) == []

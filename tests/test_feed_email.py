@@ -183,7 +183,7 @@ def test_unsubscribe_get_confirms_post_unsubscribes(client, user):
     NotificationPreference.objects.create(user=user, activity_type="news", email="immediately")
     url = reverse("django_engagement:engagement-unsubscribe", args=[unsubscribe_token(user.pk)])
     response = client.get(url)
-    assert response.status_code == 200 and b"<form method=\"post\">" in response.content
+    assert response.status_code == 200 and b'<form method="post">' in response.content
     assert NotificationPreference.objects.get(activity_type="news").email == "immediately"
     response = client.post(url, {"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200

@@ -14,13 +14,8 @@ from rest_framework.fields import DateTimeField
 from django_engagement import feed_summary, notify, record_event, record_events
 from django_engagement.api.serializers import serialize_feed_item
 from django_engagement.models import get_feed_model
-from django_engagement.services.feed import (
-    FeedRule,
-    fan_out,
-    json_timestamp,
-    mark_read,
-    participants_queryset,
-)
+from django_engagement.services.analytics import json_timestamp
+from django_engagement.services.feed import FeedRule, fan_out, mark_read, participants_queryset
 from django_engagement.signals import feed_items_created, feed_items_read
 from tests.helpers import feed
 from tests.testapp.models import Course

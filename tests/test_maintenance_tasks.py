@@ -7,7 +7,12 @@ from datetime import date, datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from django_engagement.models import EventAggregateDaily, get_event_model, get_feed_model
+from django_engagement.models import (
+    EventAggregateDaily,
+    EventDayTotal,
+    get_event_model,
+    get_feed_model,
+)
 from django_engagement.services.archive import read_archive
 
 celery = pytest.importorskip("celery")
@@ -103,7 +108,8 @@ def test_aggregate_daily_task_for_a_date(user):
     tasks.aggregate_daily_task.delay("2026-01-04").get()
     tasks.aggregate_daily_task.delay("2026-01-04").get()
 
-    assert EventAggregateDaily.objects.filter(date=date(2026, 1, 4)).count() == 2
+    assert EventAggregateDaily.objects.filter(date=date(2026, 1, 4)).count() == 1
+    assert EventDayTotal.objects.filter(date=date(2026, 1, 4)).count() == 1
     row = EventAggregateDaily.objects.get(event_type="page_view")
     assert (row.count, row.unique_users) == (1, 1)
 
@@ -119,5 +125,5 @@ def test_aggregate_daily_task_defaults_to_yesterday(user):
 
     assert set(EventAggregateDaily.objects.values_list("date", "event_type")) == {
         (yesterday, "page_view"),
-        (yesterday, "*"),
     }
+    assert list(EventDayTotal.objects.values_list("date", "count")) == [(yesterday, 1)]

@@ -156,8 +156,13 @@ def test_admin_lists_preferences(admin_client, user):
     )
     assert response.status_code == 200
     assert b"news" in response.content
-    assert admin_client.get(reverse("admin:django_engagement_targetmute_changelist")).status_code == 200
-    assert admin_client.get(reverse("admin:django_engagement_feedemail_changelist")).status_code == 200
+    assert (
+        admin_client.get(reverse("admin:django_engagement_targetmute_changelist")).status_code
+        == 200
+    )
+    assert (
+        admin_client.get(reverse("admin:django_engagement_feedemail_changelist")).status_code == 200
+    )
 
 
 def test_rate_limit_drops_past_n_per_minute(engagement_settings):

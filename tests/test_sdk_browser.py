@@ -224,9 +224,7 @@ def test_analytics_next_one_request_per_call(page, live_server, static_server, u
     wait_for_rows(page, 4)
     assert failed == [200]  # stored, answered 500, retried: still one row
     paths = Counter(
-        urlsplit(url).path.rsplit("/", 1)[-1]
-        for url in page.requested
-        if "/segment/v1/" in url
+        urlsplit(url).path.rsplit("/", 1)[-1] for url in page.requested if "/segment/v1/" in url
     )
     assert paths["b"] == 0
     assert paths["p"] == 1 and paths["i"] == 1

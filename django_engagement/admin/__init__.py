@@ -18,6 +18,7 @@ from django.contrib.admin import AdminSite
 
 from ..models import (
     EventAggregateDaily,
+    EventDayTotal,
     FeedEmail,
     NotificationPreference,
     TargetMute,
@@ -29,6 +30,7 @@ from .options import (
     ActivityFeedItemAdmin,
     EventAdmin,
     EventAggregateDailyAdmin,
+    EventDayTotalAdmin,
     FeedEmailAdmin,
     NotificationPreferenceAdmin,
     TargetMuteAdmin,
@@ -38,6 +40,7 @@ __all__ = [
     "ActivityFeedItemAdmin",
     "EventAdmin",
     "EventAggregateDailyAdmin",
+    "EventDayTotalAdmin",
     "FeedEmailAdmin",
     "NotificationPreferenceAdmin",
     "TargetMuteAdmin",
@@ -53,6 +56,7 @@ def setup_admin(site: AdminSite) -> None:
     site.register(get_event_model(), EventAdmin)
     site.register(get_feed_model(), ActivityFeedItemAdmin)
     site.register(EventAggregateDaily, EventAggregateDailyAdmin)
+    site.register(EventDayTotal, EventDayTotalAdmin)
     site.register(NotificationPreference, NotificationPreferenceAdmin)
     site.register(TargetMute, TargetMuteAdmin)
     site.register(FeedEmail, FeedEmailAdmin)

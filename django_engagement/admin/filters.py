@@ -16,7 +16,6 @@ from django.utils.translation import gettext_lazy as _
 from ..conf import engagement_settings
 from ..models import EventAggregateDaily
 from ..models.base import activity_type_label
-from ..services.aggregation import ALL as ALL_TYPES
 
 
 def distinct_types(queryset: QuerySet) -> set[str]:
@@ -42,9 +41,7 @@ class EventTypeListFilter(ValueListFilter):
     parameter_name = field_name = "event_type"
 
     def lookups(self, request: Any, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        types = engagement_settings.EVENT_TYPES or distinct_types(
-            EventAggregateDaily.objects.exclude(event_type=ALL_TYPES)
-        )
+        types = engagement_settings.EVENT_TYPES or distinct_types(EventAggregateDaily.objects.all())
         if not types:
             # Nothing aggregated yet: the event table is young, so scanning it is cheap.
             types = distinct_types(model_admin.model._default_manager.all())

@@ -27,7 +27,7 @@ from django.utils.translation import ngettext
 from ..conf import engagement_settings
 from ..managers import FeedQuerySet
 from ..models import AbstractActivityFeedItem, AbstractEvent
-from ..services.dashboard import target_names
+from ..services.analytics import target_names
 from .export import export_events_csv
 from .filters import ActivityTypeListFilter, EventTypeListFilter, SourceListFilter
 from .paginator import EstimatedCountPaginator
@@ -271,4 +271,18 @@ class FeedEmailAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class EventDayTotalAdmin(admin.ModelAdmin):
+    """Read-only view of the day-wide totals ``aggregate_events_daily`` writes."""
+
+    date_hierarchy = "date"
+    list_display = ("date", "count", "unique_users", "unique_anonymous", "updated_at")
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

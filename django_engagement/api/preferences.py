@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..models import EmailFrequency
-from ..services.feed import stored_pk_json
+from ..services.analytics import stored_pk_json
 from ..services.preferences import Mute, get_preferences, set_preferences
 from .parsers import JSONBodyMixin
 from .schema import error_responses, extend_schema

@@ -15,10 +15,7 @@ come from ``services.reports`` and ``services.dashboard``.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterable, Iterator
-from datetime import UTC, date, timedelta
-from itertools import islice
+from datetime import date, timedelta
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -30,8 +27,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..services import reports
-from ..services.aggregation import day_bounds, today
-from ..services.csv_writer import csv_writer
+from ..services.aggregation import today
+from ..services.analytics import check_day
+from ..services.csv_writer import csv_chunks
 from ..services.dashboard import MAX_DAYS, build_dashboard
 from .parsers import JSONBodyMixin
 from .permissions import report_permissions
@@ -39,16 +37,13 @@ from .schema import OpenApiTypes, error_responses, extend_schema, inline_seriali
 
 DEFAULT_TOP_DAYS = 30
 MAX_EXPORT_ROWS = 1_000_000
-CSV_CHUNK_ROWS = 500
 
 
-def validate_day(value: date) -> None:
-    """A 400 for a day whose bounds in TIME_ZONE a datetime cannot hold (9999-12-31 has
-    no next midnight; the database compares in UTC)."""
+def validate_day(value: date) -> date:
+    """A 400 for a day outside the supported calendar (``analytics.check_day``)."""
     try:
-        for bound in day_bounds(value):
-            bound.astimezone(UTC)
-    except OverflowError:
+        return check_day(value)
+    except ValueError:
         raise serializers.ValidationError("Date out of range.") from None
 
 
@@ -217,23 +212,6 @@ class CSVRenderer(BaseRenderer):
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context=None):
         # Only error bodies get here (the export streams its own response).
         return JSONRenderer().render(data)
-
-
-def csv_chunks(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
-    """CSV text in chunks of ``CSV_CHUNK_ROWS`` rows: one write per chunk, not per row,
-    keeps the per-chunk overhead of ``StreamingHttpResponse`` off the hot path. Formula
-    cells are neutralised by ``csv_writer`` (``CSV_ESCAPE_FORMULAS``)."""
-    buffer = io.StringIO()
-    writer = csv_writer(buffer)
-    writer.writerow(header)
-    rows = iter(rows)
-    while batch := list(islice(rows, CSV_CHUNK_ROWS)):
-        writer.writerows(batch)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    if buffer.tell():  # the header alone, when there are no rows
-        yield buffer.getvalue()
 
 
 class EventExportView(ReportView):

@@ -25,8 +25,8 @@ from .. import validators
 from ..conf import engagement_settings
 from ..models import AbstractActivityFeedItem
 from ..receivers import reserved_event_types
+from ..services.analytics import stored_target_id
 from ..services.events import column_limit
-from ..services.feed import stored_target_id
 from .schema import extend_schema_field
 
 #: Deepest nesting accepted in an event payload; real payloads are flat.

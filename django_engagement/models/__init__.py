@@ -9,7 +9,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 
 from ..conf import engagement_settings
-from .aggregate import EventAggregateDaily
+from .aggregate import EventAggregateDaily, EventDayTotal
 from .base import AbstractActivityFeedItem, AbstractEvent
 from .event import Event
 from .feed import ActivityFeedItem
@@ -23,6 +23,7 @@ __all__ = [
     "Event",
     "EmailFrequency",
     "EventAggregateDaily",
+    "EventDayTotal",
     "FeedEmail",
     "NotificationPreference",
     "PendingFanOut",

@@ -31,3 +31,28 @@ class EventAggregateDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.event_type}/{self.source}: {self.count}"
+
+
+class EventDayTotal(models.Model):
+    """Day-wide totals of one calendar day, written by ``aggregate_daily`` beside the
+    per-type rows of ``EventAggregateDaily``.
+
+    Distinct users and anonymous ids of a whole day cannot be summed from per-type
+    rows (one user has many types), so they live here, in their own table: summing
+    ``EventAggregateDaily.count`` over a day stays equal to that day's events. A row
+    also marks its day as aggregated.
+    """
+
+    date = models.DateField(_("date"), unique=True)
+    count = models.PositiveIntegerField(_("events"), default=0)
+    unique_users = models.PositiveIntegerField(_("unique users"), default=0)
+    unique_anonymous = models.PositiveIntegerField(_("unique anonymous ids"), default=0)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["-date"]
+        verbose_name = _("daily event total")
+        verbose_name_plural = _("daily event totals")
+
+    def __str__(self) -> str:
+        return f"{self.date}: {self.count}"

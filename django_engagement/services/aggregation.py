@@ -10,11 +10,12 @@ Usage::
 A day is the local calendar day of ``TIME_ZONE``: events with
 ``start <= created_at < end`` where ``start``/``end`` are local midnights (so DST
 days last 23 or 25 hours). One grouped query per day computes, per event type x
-source, the count, distinct users and distinct non-empty anonymous ids, plus one
-all-types row (``event_type = source = "*"``) holding the day-wide distinct
-counts, which per-type rows cannot be summed into. Rows are upserted and the
-day's rows whose key vanished are deleted, in one transaction, so re-running a
-day always leaves exactly what the events say.
+source, the count, distinct users and distinct non-empty anonymous ids, plus the
+day-wide totals, stored in ``EventDayTotal`` (distinct counts of a day cannot be
+summed from per-type rows, so they do not sit among them: summing ``count`` over
+``EventAggregateDaily.objects.filter(date=day)`` gives the day's events). Rows are
+upserted and the day's rows whose key vanished are deleted, in one transaction, so
+re-running a day always leaves exactly what the events say.
 """
 
 from __future__ import annotations
@@ -31,19 +32,15 @@ from django.db import models, transaction
 from django.db.models.functions import NullIf
 from django.utils import timezone
 
-from ..models import EventAggregateDaily, get_event_model
-
-# event_type and source of the day-wide row. Event type codes and sources never
-# contain "*", so it cannot collide with a real key.
-ALL = "*"
+from ..models import EventAggregateDaily, EventDayTotal, get_event_model
 
 METRICS = ("count", "unique_users", "unique_anonymous")
 
 
 @dataclass
 class AggregationResult:
-    """One aggregated day: rows written (including the all-types row), stale rows
-    removed and the number of events counted."""
+    """One aggregated day: per-type rows written, stale rows removed and the number
+    of events counted."""
 
     date: date_type
     rows: int
@@ -72,60 +69,55 @@ def yesterday() -> date_type:
     return today() - timedelta(days=1)
 
 
-def compute_day(day: date_type) -> list[dict[str, Any]]:
-    """The aggregate rows of ``day`` from raw events, in ONE query (a UNION ALL of the
-    per-key groups and the day-wide row). Empty when the day has no events."""
+@dataclass(frozen=True)
+class DayAggregates:
+    """What ``compute_day`` finds for one day: per event type x source rows and the
+    day-wide totals (``count``, ``unique_users``, ``unique_anonymous``)."""
+
+    rows: list[dict[str, Any]]
+    totals: dict[str, int]
+
+
+_METRIC_EXPRESSIONS = {
+    "count": models.Count("pk"),
+    "unique_users": models.Count("user", distinct=True),
+    "unique_anonymous": models.Count(NullIf("anonymous_id", models.Value("")), distinct=True),
+}
+
+
+def compute_day(day: date_type) -> DayAggregates:
+    """The aggregates of ``day`` from raw events: one grouped query for the per-key
+    rows and one aggregate for the day-wide totals. No rows when the day has no events."""
     start, end = day_bounds(day)
     events = get_event_model()._default_manager.between(start, end).order_by()
-    metrics = {
-        "count": models.Count("pk"),
-        "unique_users": models.Count("user", distinct=True),
-        "unique_anonymous": models.Count(NullIf("anonymous_id", models.Value("")), distinct=True),
-    }
-    per_key = events.values("event_type", "source").annotate(**metrics)
-    # Aggregates over a constant "group" give one row for the whole day.
-    whole_day = (
-        events.annotate(
-            all_types=models.Value(ALL, output_field=models.CharField()),
-            all_sources=models.Value(ALL, output_field=models.CharField()),
-        )
-        .values("all_types", "all_sources")
-        .annotate(**metrics)
-    )
-    # A union takes its column names from the first query: event_type, source, ...
-    # order_by(): Django 6.1 applies the model's Meta.ordering to a union.
-    return [row for row in per_key.union(whole_day, all=True).order_by() if row["count"]]
+    rows = list(events.values("event_type", "source").annotate(**_METRIC_EXPRESSIONS))
+    totals = events.aggregate(**_METRIC_EXPRESSIONS)
+    return DayAggregates(rows=rows, totals=totals)
 
 
 def aggregate_daily(date: date_type | None = None) -> AggregationResult:
     """Compute and store the aggregates of ``date`` (default: yesterday, local time).
 
-    Idempotent: rows are upserted on ``(date, event_type, source)`` and rows of
-    that day whose key no longer occurs are deleted in the same transaction.
+    Idempotent: rows are upserted on ``(date, event_type, source)``, rows of that
+    day whose key no longer occurs are deleted and the day's ``EventDayTotal`` is
+    replaced, all in one transaction.
     """
     day = date if date is not None else yesterday()
-    rows = compute_day(day)
+    found = compute_day(day)
     stored = EventAggregateDaily._default_manager
     with transaction.atomic(using=stored.db):
         stale = stored.filter(date=day)
-        if rows:
-            keys = (models.Q(event_type=r["event_type"], source=r["source"]) for r in rows)
+        if found.rows:
+            keys = (models.Q(event_type=r["event_type"], source=r["source"]) for r in found.rows)
             stale = stale.exclude(reduce(or_, keys))
         removed = stale.delete()[0]
         stored.bulk_create(
-            [EventAggregateDaily(date=day, **row) for row in rows],
+            [EventAggregateDaily(date=day, **row) for row in found.rows],
             update_conflicts=True,
             unique_fields=["date", "event_type", "source"],
             update_fields=[*METRICS, "updated_at"],
         )
-    events = next((row["count"] for row in rows if row["event_type"] == ALL), 0)
-    return AggregationResult(date=day, rows=len(rows), removed=removed, events=events)
-
-
-def stored_day(day: date_type) -> list[dict[str, Any]]:
-    """The stored aggregate rows of ``day`` in ``compute_day``'s shape (one query)."""
-    return list(
-        EventAggregateDaily._default_manager.filter(date=day)
-        .order_by()
-        .values("event_type", "source", *METRICS)
+        EventDayTotal._default_manager.update_or_create(date=day, defaults=found.totals)
+    return AggregationResult(
+        date=day, rows=len(found.rows), removed=removed, events=found.totals["count"]
     )

@@ -29,7 +29,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import EmptyResultSet, ImproperlyConfigured, ValidationError
+from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
 from django.db import connections, models, router, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.constants import OnConflict
@@ -46,6 +46,7 @@ from ..models import (
     get_target_model,
 )
 from ..signals import fan_out_requested, feed_items_created, feed_items_read
+from .analytics import pk_json
 from .email import queue_item_emails
 from .preferences import receiving
 
@@ -415,35 +416,6 @@ class _Blank(dict):
 
     def __missing__(self, key: str) -> str:
         return ""
-
-
-def pk_json(value: Any) -> Any:
-    """A primary key as JSON: int keys stay numbers, others (UUID, text) become strings."""
-    return value if isinstance(value, int) else str(value)
-
-
-def stored_pk_json(model: type[models.Model], object_id: str) -> Any:
-    """A generic ``target_object_id`` (stored as text) back to ``model``'s key, as JSON."""
-    try:
-        return pk_json(model._meta.pk.to_python(object_id))
-    except ValidationError:
-        return object_id
-
-
-def stored_target_id(content_type: ContentType | None, object_id: str) -> Any:
-    """A stored generic target id as JSON: int for int pks, string otherwise, None for none."""
-    model = content_type.model_class() if content_type else None
-    if model is None or not object_id:
-        return object_id or None
-    return stored_pk_json(model, object_id)
-
-
-def json_timestamp(value: datetime | None) -> str | None:
-    """ISO 8601 in the current time zone, ``Z`` for UTC: the API's timestamp form, without DRF."""
-    if value is None:
-        return None
-    text = (timezone.localtime(value) if timezone.is_aware(value) else value).isoformat()
-    return f"{text[:-6]}Z" if text.endswith("+00:00") else text
 
 
 def _render(rule: FeedRule, event: AbstractEvent) -> tuple[str, str, dict[str, Any]]:

@@ -19,7 +19,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 from ..models import get_event_model, get_feed_model
-from .feed import json_timestamp, stored_target_id
+from .analytics import json_timestamp, stored_target_id
 
 CHUNK_SIZE = 2000
 

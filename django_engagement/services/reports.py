@@ -1,4 +1,4 @@
-"""Admin report numbers behind ``reports/*`` (the staff analytics endpoints).
+"""Admin report numbers behind ``reports/*``, thin callers of ``services.analytics``.
 
 Usage::
 
@@ -8,27 +8,24 @@ Usage::
     reports.top_values("service_id", date_from=..., date_to=..., limit=20)
     for row in reports.export_rows(day=date(2026, 1, 4), limit=10_000): ...
 
-Daily numbers are read from ``EventAggregateDaily`` when that day has been
-aggregated (including the all-types row), else computed from raw events with the
-very query ``aggregate_daily`` stores, so both paths give the same numbers.
-Days are calendar days of ``TIME_ZONE``.
+Numbers come from ``services.analytics``: the daily aggregates for a whole
+aggregated day, raw events otherwise, with the same numbers either way. Days are
+calendar days of ``TIME_ZONE``; reads go to ``READ_DATABASE``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from django.db.models import Count, QuerySet, TextField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
-from ..models import get_event_model
-from .aggregation import ALL, compute_day, day_bounds, stored_day
+from . import analytics
 
 EXPORT_COLUMNS = (
     "id",
@@ -44,42 +41,22 @@ EXPORT_CHUNK_SIZE = 2000
 PAYLOAD_KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
-def day_rows(day: date) -> list[dict[str, Any]]:
-    """Aggregate rows of ``day``: stored ones if the day was aggregated, else computed."""
-    rows = stored_day(day)
-    if any(row["event_type"] == ALL for row in rows):
-        return rows
-    return compute_day(day)
-
-
-def _day_totals(rows: list[dict[str, Any]]) -> dict[str, int]:
-    whole_day = next((row for row in rows if row["event_type"] == ALL), None)
-    if whole_day is None:
-        return {"count": 0, "unique_users": 0, "unique_anonymous": 0}
-    return whole_day
-
-
 def daily_summary(day: date) -> dict[str, Any]:
-    """One day's summary: totals, distinct users / anonymous ids, events per type
-    (largest first)."""
-    rows = day_rows(day)
-    totals = _day_totals(rows)
-    by_type: Counter[str] = Counter()
-    for row in rows:
-        if row["event_type"] != ALL:
-            by_type[row["event_type"]] += row["count"]
+    """Totals, distinct users / anonymous ids and events per type (ranked) of ``day``."""
+    totals = analytics.day_totals(day)
+    by_type = analytics.daily_type_counts(analytics.DateWindow.single(day))[day]
     return {
         "date": day.isoformat(),
         "total_events": totals["count"],
         "unique_users": totals["unique_users"],
         "unique_anonymous": totals["unique_anonymous"],
-        "events_by_type": dict(sorted(by_type.items(), key=lambda item: (-item[1], item[0]))),
+        "events_by_type": dict(analytics.ranked(by_type)),
     }
 
 
 def active_users(day: date) -> dict[str, Any]:
-    """Active users: distinct signed-in users and anonymous ids of ``day``."""
-    totals = _day_totals(day_rows(day))
+    """Distinct signed-in users and anonymous ids of ``day``."""
+    totals = analytics.day_totals(day)
     return {
         "date": day.isoformat(),
         "daily_active_users": totals["unique_users"],
@@ -94,16 +71,17 @@ def top_values(
     """Most frequent values of payload key ``key`` over ``date_from..date_to`` (inclusive).
 
     One grouped query on the JSON key (``data__<key>`` as text); events without the
-    key or with a JSON null there are left out. Values are reported as text, so
-    ``"456"`` and ``456`` count as one value (and both databases agree). Ties are ordered by value.
+    key or with a JSON null there are left out. Values are reported as text, the way
+    the report has always shown them, so ``"456"`` and ``456`` count as one value (and both
+    databases agree). Ties are ordered by value.
     """
     if not PAYLOAD_KEY_RE.match(key):
         raise ValueError("key must be 1 to 64 letters, digits or underscores.")
-    start, end = day_bounds(date_from)[0], day_bounds(date_to)[1]
+    window = analytics.DateWindow(date_from, date_to)
     path = f"data__{key}"
     return list(
-        get_event_model()
-        ._default_manager.between(start, end)
+        analytics.events()
+        .filter(window.q())
         .filter(data__has_key=key)
         .exclude(**{path: None})
         .order_by()
@@ -113,17 +91,14 @@ def top_values(
     )
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def event_rows(events: QuerySet, *, limit: int | None = None) -> Iterator[tuple[Any, ...]]:
     """``events`` as rows of ``EXPORT_COLUMNS``, newest first (at most ``limit``),
     streamed from one query.
 
     Bounded memory: ``values_list`` tuples fetched ``EXPORT_CHUNK_SIZE`` at a time (a
     server-side cursor on PostgreSQL). ``id`` is the event's public UUID, ``created_at``
-    ISO 8601 in UTC and ``payload`` compact JSON with sorted keys.
+    ``analytics.iso_timestamp`` (ISO 8601 in TIME_ZONE) and ``payload`` compact JSON
+    with sorted keys.
     """
     rows = events.order_by("-created_at", "-pk").values_list(
         "uuid",
@@ -140,7 +115,7 @@ def event_rows(events: QuerySet, *, limit: int | None = None) -> Iterator[tuple[
     ):
         yield (
             str(uuid),
-            _iso(created_at),
+            analytics.iso_timestamp(created_at),
             kind,
             "" if user_id is None else user_id,
             anonymous_id,
@@ -157,9 +132,9 @@ def export_rows(
 ) -> Iterator[tuple[Any, ...]]:
     """The rows of ``reports/export/``: events of ``day`` and ``event_type`` (both
     optional), the newest ``limit`` of them, as ``event_rows`` formats them."""
-    events = get_event_model()._default_manager.all()
+    events = analytics.events()
     if day is not None:
-        events = events.between(*day_bounds(day))
+        events = events.filter(analytics.DateWindow.single(day).q())
     if event_type:
         events = events.filter(event_type=event_type)
     return event_rows(events, limit=limit)

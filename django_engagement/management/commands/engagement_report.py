@@ -3,7 +3,8 @@
     python manage.py engagement_report --start 2024-01-01 --end 2024-01-31 --format csv --zip
     python manage.py engagement_report --stdout | jq .other_metrics
 
-A thin wrapper over ``django_engagement.services.report``; progress goes to stderr so
+A thin wrapper over ``django_engagement.services.engagement_report`` (sections) and
+``services.report_files`` (files, zip, S3); progress goes to stderr so
 ``--stdout`` output can be piped. See docs/guide/engagement_report.md.
 """
 
@@ -19,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from ...services.aggregation import day_bounds
-from ...services.report import (
+from ...services.report_files import (
     FORMATS,
     ReportUploadError,
     check_s3_upload,

@@ -1,4 +1,4 @@
-"""The engagement report: sections computed with grouped, streamed queries.
+"""The engagement report's sections, computed with grouped, streamed queries.
 
 Usage::
 
@@ -20,25 +20,16 @@ follow ``TARGET_LABEL`` / ``TARGET_GROUP_LABEL`` (docs/guide/engagement_report.m
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import tempfile
-import time as clock
-import zipfile
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
-from functools import partial
-from io import TextIOBase
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
 from itertools import groupby
-from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Count, F, Max, Q
 from django.db.models.functions import TruncDate, TruncWeek
@@ -47,31 +38,13 @@ from django.utils import timezone
 
 from ..conf import engagement_settings
 from ..models import get_event_model, get_feed_model, get_target_model
-from .aggregation import day_bounds
-from .archive import s3_client
-from .csv_writer import csv_writer
-from .feed import pk_json, stored_pk_json
+from . import analytics
 
-__all__ = [
-    "ReportSection",
-    "ReportUploadError",
-    "build_engagement_report",
-    "check_s3_upload",
-    "report_sections",
-    "s3_object_url",
-    "spooled_zip",
-    "stream_report_json",
-    "upload_report_archive",
-    "write_report_files",
-    "write_zip",
-]
+__all__ = ["ReportSection", "build_engagement_report", "period_info", "report_sections"]
 
 CHUNK_SIZE = 5000
 TOP_TARGETS = 10
 Row = dict[str, Any]
-
-# UUID user or target keys (and Decimal values) are written as strings.
-_dumps = partial(json.dumps, cls=DjangoJSONEncoder)
 
 
 @dataclass(frozen=True)
@@ -107,39 +80,6 @@ class ReportSection:
         return self.flatten(row) if self.flatten else row
 
 
-@dataclass
-class _Period:
-    """``[start, end]`` in whole days of the project's TIME_ZONE, as a half-open datetime range."""
-
-    start: date
-    end: date
-    tz: tzinfo | None = field(init=False)
-    start_at: datetime = field(init=False)
-    end_before: datetime = field(init=False)
-
-    def __post_init__(self) -> None:
-        if self.start > self.end:
-            raise ValueError(f"start {self.start} is after end {self.end}")
-        self.tz = timezone.get_default_timezone() if settings.USE_TZ else None
-        self.start_at = day_bounds(self.start)[0]
-        self.end_before = day_bounds(self.end)[1]
-
-    def filter(self, prefix: str = "created_at") -> Q:
-        return Q(**{f"{prefix}__gte": self.start_at, f"{prefix}__lt": self.end_before})
-
-    def stamp(self, moment: datetime | None) -> str | None:
-        """ISO 8601 in the project's time zone (the zone the day boundaries use)."""
-        if moment is None:
-            return None
-        return (moment.astimezone(self.tz) if self.tz else moment).isoformat()
-
-    def days(self) -> Iterator[date]:
-        day = self.start
-        while day <= self.end:
-            yield day
-            day += timedelta(days=1)
-
-
 class _Report:
     """The period and the settings it was built with; each section is one method.
 
@@ -147,7 +87,9 @@ class _Report:
     """
 
     def __init__(self, start: date, end: date) -> None:
-        self.period = _Period(start, end)
+        self.period = analytics.DateWindow(start, end)
+        self.tz = timezone.get_default_timezone() if settings.USE_TZ else None
+        self.db = analytics.read_database()
         self.Event = get_event_model()
         self.Feed = get_feed_model()
         self.User = get_user_model()
@@ -191,7 +133,7 @@ class _Report:
     # -- helpers -------------------------------------------------------------------------
 
     def events(self) -> models.QuerySet:
-        return self.Event._default_manager.filter(self.period.filter())
+        return analytics.events().filter(self.period.q())
 
     @property
     def target_model(self) -> type[models.Model]:
@@ -202,15 +144,15 @@ class _Report:
 
     def target_events(self) -> models.QuerySet:
         """Join/leave events pointing at a target (any time; callers add the period)."""
-        content_type = ContentType.objects.db_manager(self.Event._default_manager.db)
-        return self.Event._default_manager.filter(
-            target_content_type=content_type.get_for_model(self.target_model),
+        content_type = ContentType.objects.db_manager(self.db)
+        return analytics.events().filter(
+            target_content_type=content_type.get_for_model(self.Target),
             event_type__in=[self.join_event, self.leave_event],
         )
 
     def target_pk(self, raw: str) -> Any:
         """``target_object_id`` (always text) back to the target's pk, JSON-ready."""
-        return stored_pk_json(self.target_model, raw)
+        return analytics.target_json_id(self.Target, raw)
 
     @property
     def target_columns(self) -> list[str]:
@@ -231,8 +173,9 @@ class _Report:
         if self.date_joined is None:
             return
         counts = (
-            self.User._default_manager.filter(self.period.filter(self.date_joined))
-            .annotate(day=TruncDate(self.date_joined, tzinfo=self.period.tz))
+            self.User._default_manager.using(self.db)
+            .filter(self.period.q(self.date_joined))
+            .annotate(day=TruncDate(self.date_joined, tzinfo=self.tz))
             .values("day")
             .annotate(count=Count("pk"))
             .order_by("day")
@@ -256,7 +199,7 @@ class _Report:
         moves = {
             target_id: (joins, leaves)
             for target_id, joins, leaves in self.target_events()
-            .filter(self.period.filter())
+            .filter(self.period.q())
             .values("target_object_id")
             .annotate(
                 joins=Count("pk", filter=Q(event_type=self.join_event)),
@@ -276,7 +219,8 @@ class _Report:
         else:
             annotations["_participants"] = models.Value(None, models.IntegerField())
         rows = (
-            self.target_model._default_manager.annotate(**annotations)
+            self.Target._default_manager.using(self.db)
+            .annotate(**annotations)
             .values_list("pk", "_name", "_group", "_participants")
             .order_by("pk")
             .iterator(chunk_size=CHUNK_SIZE)
@@ -285,7 +229,7 @@ class _Report:
         for pk, name, group, participants in rows:
             joins, leaves = moves.get(str(pk), (0, 0))
             yield {
-                id_key: pk_json(pk),
+                id_key: analytics.pk_json(pk),
                 name_key: name,
                 group_key: group,
                 "participants": participants,
@@ -294,10 +238,10 @@ class _Report:
             }
 
     def _feed_in_period(self) -> models.QuerySet:
-        return self.Feed._default_manager.filter(self.period.filter())
+        return self.Feed._default_manager.using(self.db).filter(self.period.q())
 
     def user_activity(self) -> Iterator[Row]:
-        """Feed items per user in the period, by ``activity_type``."""
+        """Feed items per user in the period, by ``activity_type`` ."""
         username_path = f"user__{self.User.USERNAME_FIELD}"
         email_name = self.User.get_email_field_name()
         email = (
@@ -335,15 +279,11 @@ class _Report:
 
     def other_metrics(self) -> Row:
         """Events by type, distinct active users and (with a target model) the top targets."""
-        by_type = (
-            self.events()
-            .values("event_type")
-            .annotate(count=Count("pk"))
-            .order_by("event_type")
-            .values_list("event_type", "count")
-        )
+        by_type = self.events().values("event_type").annotate(count=Count("pk"))
         metrics: Row = {
-            "events_by_type": dict(by_type),
+            "events_by_type": dict(
+                analytics.ranked((row["event_type"], row["count"]) for row in by_type)
+            ),
             "active_users": self.events().aggregate(n=Count("user", distinct=True))["n"],
         }
         if self.Target is not None:
@@ -354,7 +294,7 @@ class _Report:
         """Most joined targets in the period; ties by id; a deleted target keeps a null name."""
         top = list(
             self.target_events()
-            .filter(self.period.filter(), event_type=self.join_event)
+            .filter(self.period.q(), event_type=self.join_event)
             .values("target_object_id")
             .annotate(joins=Count("pk"))
             .order_by("-joins", "target_object_id")
@@ -363,7 +303,8 @@ class _Report:
         pks = {raw: self.target_pk(raw) for raw, _ in top}
         names = {
             str(pk): name
-            for pk, name in self.target_model._default_manager.filter(pk__in=list(pks.values()))
+            for pk, name in self.Target._default_manager.using(self.db)
+            .filter(pk__in=list(pks.values()))
             .annotate(_name=F(engagement_settings.TARGET_NAME_FIELD))
             .values_list("pk", "_name")
         }
@@ -390,10 +331,15 @@ class _Report:
             )
             .iterator(chunk_size=CHUNK_SIZE)
         )
-        tz = self.period.tz
+        target_models: dict[tuple[str, str], Any] = {}
         for user_id, created_at, event_type, source, app_label, model, target_id, uuid in rows:
-            # One conversion per row: this loop runs once per event of the period.
-            stamp = (created_at.astimezone(tz) if tz else created_at).isoformat()
+            stamp = analytics.iso_timestamp(created_at)
+            target_model = None
+            if app_label:
+                key = (app_label, model)
+                if key not in target_models:
+                    target_models[key] = ContentType(app_label=app_label, model=model).model_class()
+                target_model = target_models[key]
             yield {
                 "user_id": user_id,
                 "timestamp": stamp,
@@ -401,7 +347,9 @@ class _Report:
                 "event_type": event_type,
                 "source": source,
                 "target_type": f"{app_label}.{model}" if app_label else None,
-                "target_id": target_id or None,
+                "target_id": analytics.target_json_id(target_model, target_id)
+                if target_id
+                else None,
                 "event_id": str(uuid),
             }
 
@@ -438,8 +386,8 @@ class _Report:
             yield {
                 "user_id": user_id,
                 id_key: self.target_pk(raw_target),
-                "joined_at": period.stamp(last_join),
-                "left_at": None if active else period.stamp(last_leave),
+                "joined_at": analytics.iso_timestamp(last_join),
+                "left_at": None if active else analytics.iso_timestamp(last_leave),
                 "status": "active" if active else "left",
             }
 
@@ -451,10 +399,11 @@ class _Report:
         """
         if self.date_joined is None:
             return
-        tz = self.period.tz
+        tz = self.tz
         signup_week = TruncWeek(self.date_joined, output_field=models.DateField(), tzinfo=tz)
         sizes = (
-            self.User._default_manager.filter(self.period.filter(self.date_joined))
+            self.User._default_manager.using(self.db)
+            .filter(self.period.q(self.date_joined))
             .annotate(week=signup_week)
             .values("week")
             .annotate(size=Count("pk"))
@@ -468,7 +417,7 @@ class _Report:
         activity = {
             week: (events, active)
             for week, events, active in self.events()
-            .filter(self.period.filter(f"user__{self.date_joined}"))
+            .filter(self.period.q(f"user__{self.date_joined}"))
             .annotate(week=member_week)
             .values("week")
             .annotate(
@@ -554,171 +503,3 @@ def build_engagement_report(start: date, end: date) -> dict[str, Any]:
 
 def period_info(start: date, end: date) -> Row:
     return {"start": start.isoformat(), "end": end.isoformat(), "time_zone": settings.TIME_ZONE}
-
-
-# -- writers -------------------------------------------------------------------------------
-
-Progress = Callable[[str, int, float], None]
-FORMATS = ("json", "csv")
-
-
-def write_report_files(
-    start: date,
-    end: date,
-    directory: str | Path,
-    fmt: str = "json",
-    progress: Progress | None = None,
-) -> list[Path]:
-    """Write one file per section into ``directory`` (created if needed); return the paths.
-
-    Rows are streamed from the database to the file one at a time. ``other_metrics``
-    is always JSON. ``progress(section_name, rows, seconds)`` is called after each file.
-    """
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    sections = report_sections(start, end)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for section in sections:
-        began = clock.perf_counter()
-        as_csv = fmt == "csv" and section.table
-        path = directory / f"{section.name}.{'csv' if as_csv else 'json'}"
-        with path.open("w", encoding="utf-8", newline="" if as_csv else None) as handle:
-            if as_csv:
-                count = _write_csv(section, handle)
-            else:
-                count = _write_json_section(section, handle)
-                handle.write("\n")
-        paths.append(path)
-        if progress:
-            progress(section.name, count, clock.perf_counter() - began)
-    return paths
-
-
-def stream_report_json(
-    start: date, end: date, out: IO[str] | TextIOBase, progress: Progress | None = None
-) -> None:
-    """Write ``build_engagement_report(start, end)`` as JSON to ``out`` without holding it.
-
-    The output parses to exactly the dict ``build_engagement_report`` returns.
-    """
-    sections = report_sections(start, end)
-    out.write('{\n  "period": ' + _dumps(period_info(start, end)))
-    for section in sections:
-        began = clock.perf_counter()
-        out.write(f",\n  {_dumps(section.name)}: ")
-        count = _write_json_section(section, out, indent="  ")
-        if progress:
-            progress(section.name, count, clock.perf_counter() - began)
-    out.write("\n}\n")
-
-
-def _write_json_section(section: ReportSection, out: IO[str] | TextIOBase, indent: str = "") -> int:
-    """A table as a JSON array with one row per line; an object section as one object."""
-    if not section.table:
-        out.write(_dumps(section.data(), indent=2).replace("\n", f"\n{indent}"))
-        return 1
-    count = 0
-    out.write("[")
-    for row in section.rows():
-        out.write(f"{',' if count else ''}\n{indent}  {_dumps(row)}")
-        count += 1
-    out.write(f"\n{indent}]" if count else "]")
-    return count
-
-
-def _write_csv(section: ReportSection, out: IO[str]) -> int:
-    """A table as CSV with the section's columns; formula cells neutralised by ``csv_writer``."""
-    columns = section.csv_columns()
-    writer = csv_writer(out)
-    writer.writerow(columns)
-    count = 0
-    for row in section.rows():
-        flat = section.csv_row(row)
-        # A user without items of some type gets 0 in that type_* column.
-        writer.writerow([flat.get(column, 0) for column in columns])
-        count += 1
-    return count
-
-
-# -- archives and S3 -------------------------------------------------------------------------
-
-
-class ReportUploadError(Exception):
-    """The archive could not be uploaded (settings, boto3, or the store refused it)."""
-
-
-def write_zip(target: str | Path | IO[bytes], files: Iterable[Path]) -> None:
-    """Deflate ``files`` (by base name) into ``target``, a path or a binary file object."""
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in files:
-            archive.write(path, arcname=path.name)
-
-
-def s3_settings() -> Row:
-    """The ``AWS_*`` S3 settings, validated; raises ``ReportUploadError`` naming what is missing.
-
-    Only the bucket (and a region, unless ``AWS_S3_ENDPOINT_URL`` is set) is required:
-    without access keys boto3 uses its usual credential chain (env, IAM role).
-    """
-    config = {
-        name: getattr(settings, name, None) or None
-        for name in (
-            "AWS_STORAGE_BUCKET_NAME",
-            "AWS_S3_REGION_NAME",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_S3_ENDPOINT_URL",
-        )
-    }
-    required = ["AWS_STORAGE_BUCKET_NAME"]
-    if not config["AWS_S3_ENDPOINT_URL"]:
-        required.append("AWS_S3_REGION_NAME")
-    missing = [name for name in required if not config[name]]
-    if missing:
-        raise ReportUploadError(f"S3 upload needs the setting(s) {', '.join(missing)}")
-    return config
-
-
-def check_s3_upload() -> Row:
-    """The S3 settings, or ``ReportUploadError`` before any work when an upload could not
-    happen (settings or boto3 missing)."""
-    config = s3_settings()
-    if importlib.util.find_spec("boto3") is None:
-        raise ReportUploadError("S3 upload needs boto3: pip install 'django-engagement[s3]'")
-    return config
-
-
-def s3_object_url(key: str, config: Row | None = None) -> str:
-    """``https://<bucket>.s3.<region>.amazonaws.com/<key>``, or ``<endpoint>/<bucket>/<key>``."""
-    config = config or s3_settings()
-    bucket = config["AWS_STORAGE_BUCKET_NAME"]
-    endpoint = config["AWS_S3_ENDPOINT_URL"]
-    if endpoint:
-        return f"{endpoint.rstrip('/')}/{bucket}/{key}"
-    return f"https://{bucket}.s3.{config['AWS_S3_REGION_NAME']}.amazonaws.com/{key}"
-
-
-def upload_report_archive(fileobj: IO[bytes], key: str) -> str:
-    """Upload a zip archive to ``AWS_STORAGE_BUCKET_NAME`` under ``key``; return its URL."""
-    config = check_s3_upload()
-    from boto3.exceptions import Boto3Error
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    client = s3_client()
-    bucket = config["AWS_STORAGE_BUCKET_NAME"]
-    try:
-        client.upload_fileobj(fileobj, bucket, key, ExtraArgs={"ContentType": "application/zip"})
-    except (Boto3Error, BotoCoreError, ClientError) as exc:
-        message = " ".join(str(exc).split())
-        raise ReportUploadError(f"S3 upload to s3://{bucket}/{key} failed: {message}") from exc
-    return s3_object_url(key, config)
-
-
-def spooled_zip(files: Iterable[Path]) -> IO[bytes]:
-    """A zip of ``files`` in memory (spilling to a temporary file past 32 MB), rewound."""
-    buffer = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
-    write_zip(buffer, files)
-    buffer.seek(0)
-    return buffer
