@@ -7,7 +7,6 @@ Objects get ``additionalProperties: false``, so an undocumented key fails too.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -43,14 +42,6 @@ SPEC_ENDPOINTS = {
     ("reports/export/", "get"),
     ("reports/dashboard/", "get"),
 }
-
-@pytest.fixture(scope="module")
-def openapi() -> dict[str, Any]:
-    from drf_spectacular.generators import SchemaGenerator
-    from drf_spectacular.renderers import OpenApiJsonRenderer
-
-    schema = SchemaGenerator().get_schema(request=None, public=True)
-    return json.loads(OpenApiJsonRenderer().render(schema))
 
 
 @pytest.fixture(autouse=True)

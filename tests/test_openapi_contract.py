@@ -20,7 +20,7 @@ from rest_framework.authentication import BasicAuthentication
 from django_engagement.api.reports import ReportView
 from django_engagement.api.serializers import reserved_event_types
 from tests.helpers import post_raw
-from tests.test_openapi import PREFIX, assert_matches, openapi, operation  # noqa: F401
+from tests.test_openapi import PREFIX, assert_matches, operation
 
 pytest.importorskip("drf_spectacular")
 
@@ -315,7 +315,9 @@ def test_disabled_ingestion_is_the_documented_204(openapi, api_client, engagemen
 def test_oversize_body_is_the_documented_413(openapi, api_client, engagement_settings):
     engagement_settings.update(MAX_BATCH_SIZE=1, MAX_EVENT_SIZE=10)
 
-    response = post_raw(api_client, '{"event_type": "page_view", "payload": {"a": "' + "x" * 200 + '"}}')
+    response = post_raw(
+        api_client, '{"event_type": "page_view", "payload": {"a": "' + "x" * 200 + '"}}'
+    )
 
     assert response.status_code == 413
     assert_matches(openapi, "events/", "post", response)

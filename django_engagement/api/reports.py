@@ -269,6 +269,8 @@ class DashboardView(ReportView):
 
     query_serializer = DashboardQuery
 
-    @extend_schema(parameters=[DashboardQuery], responses={200: OpenApiTypes.OBJECT, **REPORT_ERRORS})
+    @extend_schema(
+        parameters=[DashboardQuery], responses={200: OpenApiTypes.OBJECT, **REPORT_ERRORS}
+    )
     def get(self, request: Request) -> Response:
         return Response(build_dashboard(self.query(request)["days"]))
