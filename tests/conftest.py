@@ -185,3 +185,15 @@ def fresh_throttle():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(scope="module")
+def openapi() -> dict:
+    """The package's OpenAPI schema as drf-spectacular generates it, as JSON."""
+    import json
+
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.renderers import OpenApiJsonRenderer
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return json.loads(OpenApiJsonRenderer().render(schema))

@@ -7,7 +7,6 @@ Objects get ``additionalProperties: false``, so an undocumented key fails too.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -46,14 +45,6 @@ SPEC_ENDPOINTS = {
 # Notification preferences (docs/guide/preferences.md).
 SPEC_ENDPOINTS |= {("activity-feed/preferences/", method) for method in ("get", "put", "patch")}
 
-
-@pytest.fixture(scope="module")
-def openapi() -> dict[str, Any]:
-    from drf_spectacular.generators import SchemaGenerator
-    from drf_spectacular.renderers import OpenApiJsonRenderer
-
-    schema = SchemaGenerator().get_schema(request=None, public=True)
-    return json.loads(OpenApiJsonRenderer().render(schema))
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from rest_framework.authentication import BasicAuthentication
 from django_engagement.api.reports import ReportView
 from django_engagement.api.serializers import reserved_event_types
 from tests.helpers import post_raw
-from tests.test_openapi import PREFIX, assert_matches, openapi, operation  # noqa: F401
+from tests.test_openapi import PREFIX, assert_matches, operation
 
 pytest.importorskip("drf_spectacular")
 
