@@ -58,8 +58,14 @@ def test_badge_and_list_follow_items_from_another_process(
         try:
             context = browser.new_context()
             context.add_cookies(
-                [{"name": settings.SESSION_COOKIE_NAME, "value": session,
-                  "domain": "127.0.0.1", "path": "/"}]
+                [
+                    {
+                        "name": settings.SESSION_COOKIE_NAME,
+                        "value": session,
+                        "domain": "127.0.0.1",
+                        "path": "/",
+                    }
+                ]
             )
             page = context.new_page()
             errors: list[str] = []

@@ -25,7 +25,6 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import request_started
 from django.db import close_old_connections, connection
 from django.test import AsyncClient
-from django.urls import reverse
 
 from django_engagement.services.feed import mark_read, notify
 from django_engagement.services.realtime import FeedChange, hub
@@ -107,9 +106,17 @@ async def open_stream(user, cookie: str | None = None, **headers) -> AsgiStream:
     """Open the stream as ``user`` (or with a ready session ``cookie``)."""
     cookie = cookie or await sync_to_async(session_cookie)(user)
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": STREAM, "raw_path": STREAM.encode(), "query_string": b"",
-        "root_path": "", "server": ("testserver", 80), "client": ("127.0.0.1", 5000),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": STREAM,
+        "raw_path": STREAM.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
         "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode())]
         + [(name.lower().encode(), value.encode()) for name, value in headers.items()],
     }
@@ -248,8 +255,9 @@ def test_closing_the_last_stream_stops_the_listener(alice, bob, memory_broker):
     assert closed == (0, False, {})
 
 
-def test_stream_request_runs_a_fixed_number_of_queries(alice, memory_broker,
-                                                       django_assert_max_num_queries):
+def test_stream_request_runs_a_fixed_number_of_queries(
+    alice, memory_broker, django_assert_max_num_queries
+):
     for n in range(30):
         notify([alice], "event", title=f"item {n}")
     first = feed().filter(user=alice).order_by("pk").first()
@@ -304,9 +312,21 @@ def uvicorn_server(settings_module: str, tmp_path: Path) -> Iterator[int]:
     port = free_port()
     log = (tmp_path / "uvicorn.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
     def answers() -> bool:
@@ -363,7 +383,10 @@ class RawStream:
 def write_from_another_process(settings_module: str, code: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "django", "shell", "-c", code],
-        cwd=ROOT, env=process_env(settings_module), check=True, timeout=60,
+        cwd=ROOT,
+        env=process_env(settings_module),
+        check=True,
+        timeout=60,
     )
 
 
@@ -395,8 +418,9 @@ def cross_process_delivery(settings_module: str, tmp_path: Path, django_user_mod
         alice, alice_again, carol = (RawStream(port, name) for name in ("alice", "alice", "carol"))
         try:
             for stream in (alice, alice_again, carol):
-                assert events_of(stream.read_until(lambda b: events_of(b, "unread_count"), 10),
-                                 "unread_count") == [{"unread_count": 0}]
+                assert events_of(
+                    stream.read_until(lambda b: events_of(b, "unread_count"), 10), "unread_count"
+                ) == [{"unread_count": 0}]
             if connection.vendor == "postgresql" and settings_module == "tests.settings":
                 assert listeners_on_postgres() == 1  # one per process, not per stream
             write_from_another_process(settings_module, NOTIFY_CODE.format(title="hello"))

@@ -118,8 +118,10 @@ async def feed_stream(request: HttpRequest) -> HttpResponse:
     """Stream the caller's new items and unread count; 501 JSON outside ASGI."""
     if not isinstance(request, ASGIRequest):
         return JsonResponse(
-            {"detail": "The feed stream needs an ASGI server (e.g. uvicorn); see "
-             "docs/guide/realtime.md."},
+            {
+                "detail": "The feed stream needs an ASGI server (e.g. uvicorn); see "
+                "docs/guide/realtime.md."
+            },
             status=501,
         )
     try:

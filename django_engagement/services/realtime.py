@@ -187,7 +187,7 @@ def _unread_counts(user_ids: Sequence[Any]) -> dict[Any, int]:
         .values("user_id")
         .annotate(count=Count("pk"))
     )
-    return {user_id: 0 for user_id in user_ids} | {row["user_id"]: row["count"] for row in rows}
+    return dict.fromkeys(user_ids, 0) | {row["user_id"]: row["count"] for row in rows}
 
 
 def read_changes(user_ids: Sequence[Any], after: int) -> FeedState:
