@@ -164,10 +164,23 @@ def run(scale: float) -> list[Row]:
     names = _users(n)
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--log-level", "warning",
-         "--backlog", "4096"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "4096",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 30
@@ -188,7 +201,11 @@ def run(scale: float) -> list[Row]:
     return [
         Row(f"open {n} streams (Basic auth, 50 at a time)", n, connect_seconds, None, "conn/s"),
         Row(
-            f"one item to {n} idle streams, last arrival", n, delivery, floor, "streams/s",
+            f"one item to {n} idle streams, last arrival",
+            n,
+            delivery,
+            floor,
+            "streams/s",
             f"server RSS {idle_rss:.0f} MB at start, {rss:.0f} MB with {n} streams",
         ),
     ]
