@@ -378,8 +378,13 @@ def _deliver(
     template: AbstractActivityFeedItem,
     recipients: models.QuerySet | Iterable[Any],
     event: AbstractEvent | None,
+    *,
+    email: bool = True,
 ) -> int:
-    """``notify``'s writes: a copy of ``template`` for each recipient, then the signal."""
+    """``notify``'s writes: a copy of ``template`` for each recipient, then the signal.
+
+    ``email=False`` (backfills) queues no emails: past items are not news.
+    """
     Feed = type(template)
     activity_type = template.activity_type
     # savepoint=False: one statement for a queryset; chunks must all land or none.
@@ -394,7 +399,7 @@ def _deliver(
                 _insert_select(template, receiving(users.filter(pk__in=chunk), template))
                 for chunk in _chunks(user_ids, RECIPIENT_CHUNK_SIZE)
             )
-        if count:
+        if count and email:
             queue_item_emails(copies_of(template), activity_type)
         _send_created(Feed, activity_type, count, user_ids, event)
     return count
@@ -473,7 +478,7 @@ def fan_out(events: Sequence[AbstractEvent], *, user: Any = None, backfill: bool
                     data=data,
                     created_at=created_at,
                 )
-                created += _deliver(template, recipients, event)
+                created += _deliver(template, recipients, event, email=not backfill)
             elif event.user_id is not None and user_pk in (None, event.user_id):
                 actor_events[rule.activity_type].append(event)
                 actor_items[rule.activity_type].append(
