@@ -103,6 +103,8 @@ DEFAULTS: dict[str, Any] = {
     "REPORT_STORAGE": None,
     # Text cells starting with = + - @ tab CR get a leading ' in every CSV (formula injection)
     "CSV_ESCAPE_FORMULAS": True,
+    # Database alias reports, the dashboard and engagement_report read from (a replica)
+    "READ_DATABASE": None,
 }
 
 # Settings given as dotted paths (or lists of them) that are imported on access.

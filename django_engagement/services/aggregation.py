@@ -72,11 +72,12 @@ def yesterday() -> date_type:
     return today() - timedelta(days=1)
 
 
-def compute_day(day: date_type) -> list[dict[str, Any]]:
+def compute_day(day: date_type, *, using: str | None = None) -> list[dict[str, Any]]:
     """The aggregate rows of ``day`` from raw events, in ONE query (a UNION ALL of the
-    per-key groups and the day-wide row). Empty when the day has no events."""
+    per-key groups and the day-wide row). Empty when the day has no events.
+    ``using``: the database to read (reports pass ``READ_DATABASE``)."""
     start, end = day_bounds(day)
-    events = get_event_model()._default_manager.between(start, end).order_by()
+    events = get_event_model()._default_manager.db_manager(using).between(start, end).order_by()
     metrics = {
         "count": models.Count("pk"),
         "unique_users": models.Count("user", distinct=True),
@@ -122,10 +123,10 @@ def aggregate_daily(date: date_type | None = None) -> AggregationResult:
     return AggregationResult(date=day, rows=len(rows), removed=removed, events=events)
 
 
-def stored_day(day: date_type) -> list[dict[str, Any]]:
+def stored_day(day: date_type, *, using: str | None = None) -> list[dict[str, Any]]:
     """The stored aggregate rows of ``day`` in ``compute_day``'s shape (one query)."""
     return list(
-        EventAggregateDaily._default_manager.filter(date=day)
+        EventAggregateDaily._default_manager.db_manager(using).filter(date=day)
         .order_by()
         .values("event_type", "source", *METRICS)
     )

@@ -46,6 +46,7 @@ from django.utils import timezone
 from ..conf import engagement_settings
 from ..models import get_event_model, get_feed_model, get_target_model
 from .aggregation import day_bounds
+from .reading import read_manager
 
 # The windows offered by the admin page's selector.
 DAY_CHOICES = (7, 30, 90, 365)
@@ -75,7 +76,7 @@ def build_dashboard(days: int) -> dict[str, Any]:
     start_at, end_at = day_bounds(start)[0], day_bounds(end)[1]
     join_event, leave_event = engagement_settings.JOIN_EVENT, engagement_settings.LEAVE_EVENT
 
-    events = get_event_model()._default_manager.between(start_at, end_at).order_by()
+    events = read_manager(get_event_model()).between(start_at, end_at).order_by()
 
     # One pass gives the per-day series, the joins/leaves series and the by-type
     # counts: rows are days x event types, small whatever the number of events.
@@ -108,8 +109,8 @@ def build_dashboard(days: int) -> dict[str, Any]:
         .values("anonymous_id")
         .distinct()
         .count(),
-        "feed_items": get_feed_model()
-        ._default_manager.filter(created_at__gte=start_at, created_at__lt=end_at)
+        "feed_items": read_manager(get_feed_model())
+        .filter(created_at__gte=start_at, created_at__lt=end_at)
         .count(),
         "joins": by_type[join_event],
         "leaves": by_type[leave_event],
@@ -147,7 +148,7 @@ def _top_users(events) -> list[dict[str, Any]]:
         return []
     User = get_user_model()
     usernames = dict(
-        User._default_manager.filter(pk__in=[row["user_id"] for row in rows]).values_list(
+        read_manager(User).filter(pk__in=[row["user_id"] for row in rows]).values_list(
             "pk", User.USERNAME_FIELD
         )
     )
@@ -216,7 +217,7 @@ def target_names(content_type: ContentType, object_ids: list[str]) -> dict[str, 
             continue
     if not pks:
         return {}
-    manager = model._default_manager
+    manager = read_manager(model)
     name_field = engagement_settings.TARGET_NAME_FIELD
     if name_field and model is get_target_model():
         return {

@@ -50,6 +50,7 @@ from .aggregation import day_bounds
 from .archive import s3_client
 from .csv_writer import csv_writer
 from .feed import pk_json, stored_pk_json
+from .reading import read_manager
 
 __all__ = [
     "ReportSection",
@@ -190,12 +191,12 @@ class _Report:
     # -- helpers -------------------------------------------------------------------------
 
     def events(self) -> models.QuerySet:
-        return self.Event._default_manager.filter(self.period.filter())
+        return read_manager(self.Event).filter(self.period.filter())
 
     def target_events(self) -> models.QuerySet:
         """Join/leave events pointing at a target (any time; callers add the period)."""
-        content_type = ContentType.objects.db_manager(self.Event._default_manager.db)
-        return self.Event._default_manager.filter(
+        content_type = ContentType.objects.db_manager(read_manager(self.Event).db)
+        return read_manager(self.Event).filter(
             target_content_type=content_type.get_for_model(self.Target),
             event_type__in=[self.join_event, self.leave_event],
         )
@@ -223,7 +224,7 @@ class _Report:
         if self.date_joined is None:
             return
         counts = (
-            self.User._default_manager.filter(self.period.filter(self.date_joined))
+            read_manager(self.User).filter(self.period.filter(self.date_joined))
             .annotate(day=TruncDate(self.date_joined, tzinfo=self.period.tz))
             .values("day")
             .annotate(count=Count("pk"))
@@ -268,7 +269,7 @@ class _Report:
         else:
             annotations["_participants"] = models.Value(None, models.IntegerField())
         rows = (
-            self.Target._default_manager.annotate(**annotations)
+            read_manager(self.Target).annotate(**annotations)
             .values_list("pk", "_name", "_group", "_participants")
             .order_by("pk")
             .iterator(chunk_size=CHUNK_SIZE)
@@ -286,7 +287,7 @@ class _Report:
             }
 
     def _feed_in_period(self) -> models.QuerySet:
-        return self.Feed._default_manager.filter(self.period.filter())
+        return read_manager(self.Feed).filter(self.period.filter())
 
     def user_activity(self) -> Iterator[Row]:
         """Feed items per user in the period, by ``activity_type`` (seed 000's UserActivityFeed)."""
@@ -355,7 +356,7 @@ class _Report:
         pks = {raw: self.target_pk(raw) for raw, _ in top}
         names = {
             str(pk): name
-            for pk, name in self.Target._default_manager.filter(pk__in=list(pks.values()))
+            for pk, name in read_manager(self.Target).filter(pk__in=list(pks.values()))
             .annotate(_name=F(engagement_settings.TARGET_NAME_FIELD))
             .values_list("pk", "_name")
         }
@@ -446,7 +447,7 @@ class _Report:
         tz = self.period.tz
         signup_week = TruncWeek(self.date_joined, output_field=models.DateField(), tzinfo=tz)
         sizes = (
-            self.User._default_manager.filter(self.period.filter(self.date_joined))
+            read_manager(self.User).filter(self.period.filter(self.date_joined))
             .annotate(week=signup_week)
             .values("week")
             .annotate(size=Count("pk"))

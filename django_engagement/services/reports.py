@@ -27,8 +27,10 @@ from django.db.models import Count, QuerySet, TextField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
+from ..conf import engagement_settings
 from ..models import get_event_model
 from .aggregation import ALL, compute_day, day_bounds, stored_day
+from .reading import read_manager
 
 EXPORT_COLUMNS = (
     "id",
@@ -46,10 +48,10 @@ PAYLOAD_KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 def day_rows(day: date) -> list[dict[str, Any]]:
     """Aggregate rows of ``day``: stored ones if the day was aggregated, else computed."""
-    rows = stored_day(day)
+    rows = stored_day(day, using=engagement_settings.READ_DATABASE)
     if any(row["event_type"] == ALL for row in rows):
         return rows
-    return compute_day(day)
+    return compute_day(day, using=engagement_settings.READ_DATABASE)
 
 
 def _day_totals(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -103,8 +105,8 @@ def top_values(
     start, end = day_bounds(date_from)[0], day_bounds(date_to)[1]
     path = f"data__{key}"
     return list(
-        get_event_model()
-        ._default_manager.between(start, end)
+        read_manager(get_event_model())
+        .between(start, end)
         .filter(data__has_key=key)
         .exclude(**{path: None})
         .order_by()
@@ -158,7 +160,7 @@ def export_rows(
 ) -> Iterator[tuple[Any, ...]]:
     """The rows of ``reports/export/``: events of ``day`` and ``event_type`` (both
     optional), the newest ``limit`` of them, as ``event_rows`` formats them."""
-    events = get_event_model()._default_manager.all()
+    events = read_manager(get_event_model()).all()
     if day is not None:
         events = events.between(*day_bounds(day))
     if event_type:
