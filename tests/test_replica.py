@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
+from django.core.checks import run_checks
 from django.db import connections
 from django.db.utils import InternalError, NotSupportedError, OperationalError
 from django.test.utils import CaptureQueriesContext
@@ -83,3 +84,11 @@ def test_the_replica_refuses_writes(replica):
     with pytest.raises((InternalError, NotSupportedError, OperationalError), match="read-only"):
         Event.objects.using("replica").create(event_type="page_view")
     assert Event.objects.count() == 0
+
+
+def test_read_database_must_name_a_database_alias(engagement_settings):
+    engagement_settings.update(READ_DATABASE="nope")
+    errors = [message for message in run_checks() if message.id == "django_engagement.E012"]
+    assert [error.msg for error in errors] == [
+        "ENGAGEMENT READ_DATABASE 'nope' is not an alias in DATABASES."
+    ]
