@@ -125,7 +125,8 @@ def run(scale: float) -> list[Row]:
         lambda: _sql(
             f"INSERT INTO {events} (uuid, event_type, user_id, anonymous_id, source, title, "
             "description, data, user_agent, created_at, received_at, target_object_id) VALUES "
-            "(gen_random_uuid(), 'page_view', %s, '', 'server', '', '', '{}', '', now(), now(), '')",
+            "(gen_random_uuid(), 'page_view', %s, '', 'server', '', '', '{}', '', now(), now(), "
+            "'')",
             [user_id],
         )
     )
@@ -133,11 +134,14 @@ def run(scale: float) -> list[Row]:
 
     mine = Feed.objects.for_user(user)
     badge = _p50(lambda: mine.unread().count())
-    floor = _p50(lambda: _sql(f"SELECT count(*) FROM {feed} WHERE user_id = %s AND NOT is_read", [user_id]))
+    floor = _p50(
+        lambda: _sql(f"SELECT count(*) FROM {feed} WHERE user_id = %s AND NOT is_read", [user_id])
+    )
     result.append(Row("unread badge (count), p50", 1, badge, floor, "ops/s"))
     page = _p50(lambda: list(mine.unread().with_targets()[:20]))
     raw_page = (
-        f"SELECT * FROM {feed} WHERE user_id = %s AND NOT is_read ORDER BY created_at DESC, id DESC "
+        f"SELECT * FROM {feed} WHERE user_id = %s AND NOT is_read "
+        "ORDER BY created_at DESC, id DESC "
         "LIMIT 20 OFFSET %s"
     )
     floor = _p50(lambda: _sql(raw_page, [user_id, 0]))
@@ -183,7 +187,9 @@ def run(scale: float) -> list[Row]:
                 _sql(f'DROP TABLE "{partition.name}"')
 
     _, (floor, _) = _rolled_back(converted_then(drop_raw))
-    _, (seconds, retention) = _rolled_back(converted_then(lambda: apply_retention(older_than_days=180)))
+    _, (seconds, retention) = _rolled_back(
+        converted_then(lambda: apply_retention(older_than_days=180))
+    )
     result.append(
         Row("retention by partition (older than 180 days)", retention.total, seconds, floor)
     )

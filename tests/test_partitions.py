@@ -6,6 +6,8 @@ the conversion is rolled back with the test and the rest of the suite is unaffec
 
 from __future__ import annotations
 
+import gzip
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +18,6 @@ from django_engagement.models import get_event_model, get_feed_model
 from django_engagement.services import partitions
 from django_engagement.services.events import record_events
 from django_engagement.services.retention import apply_retention, purge_events
-from tests.conftest import FROZEN_NOW as NOW
 from tests.helpers import command_output
 
 pytestmark = [
@@ -59,17 +60,35 @@ def test_idempotency_keys_stay_unique_across_partitions(user):
     Event = get_event_model()
     partitions.convert(Event, months_ahead=1)
     first = record_events(
-        [{"event_type": "page_view", "user": user, "idempotency_key": "k1", "timestamp": at(2026, 1, 3)}]
+        [
+            {
+                "event_type": "page_view",
+                "user": user,
+                "idempotency_key": "k1",
+                "timestamp": at(2026, 1, 3),
+            }
+        ]
     )
     # The retry lands in another month: still one row, and the original is returned.
     again = record_events(
-        [{"event_type": "page_view", "user": user, "idempotency_key": "k1", "timestamp": at(2026, 3, 1)}]
+        [
+            {
+                "event_type": "page_view",
+                "user": user,
+                "idempotency_key": "k1",
+                "timestamp": at(2026, 3, 1),
+            }
+        ]
     )
     anon = record_events(
         [
             {"event_type": "page_view", "anonymous_id": "a", "idempotency_key": "k1"},
-            {"event_type": "page_view", "anonymous_id": "a", "idempotency_key": "k1",
-             "timestamp": at(2026, 2, 1)},
+            {
+                "event_type": "page_view",
+                "anonymous_id": "a",
+                "idempotency_key": "k1",
+                "timestamp": at(2026, 2, 1),
+            },
         ]
     )
     assert again[0].pk == first[0].pk
@@ -82,12 +101,15 @@ def test_feed_retention_drops_whole_months_and_stays_exact_per_type(user, engage
         FEED_RETENTION={"reminder": 30, "milestone": 365}, FEED_RETENTION_DEFAULT=180
     )
     Feed = get_feed_model()
+
     def item(activity_type: str, when: datetime):
         return Feed(user=user, activity_type=activity_type, title="t", created_at=when)
 
     rows = [item("reminder", at(2025, 12, d)) for d in range(1, 6)]
     # January: 4 expired reminders beside a milestone kept for a year -> DELETE path.
-    rows += [item("reminder", at(2026, 1, d)) for d in range(1, 5)] + [item("milestone", at(2026, 1, 9))]
+    rows += [item("reminder", at(2026, 1, d)) for d in range(1, 5)] + [
+        item("milestone", at(2026, 1, 9))
+    ]
     # February: 2 reminders on either side of the 30-day cutoff (2026-01-30 12:00).
     rows += [item("reminder", at(2026, 1, 30) - DAY), item("reminder", at(2026, 2, 20))]
     Feed.objects.bulk_create(rows)
@@ -135,7 +157,9 @@ def test_create_moves_default_rows_into_the_new_month(user):
 
 
 def test_command_convert_list_and_bad_input(user):
-    out = command_output("engagement_partitions", "convert", "--table", "feed", "--months-ahead", "0")
+    out = command_output(
+        "engagement_partitions", "convert", "--table", "feed", "--months-ahead", "0"
+    )
     table = get_feed_model()._meta.db_table
     assert out.splitlines()[0] == f"{table}: 0 rows into 2 partitions"
     assert f"{table}_p202603" in command_output("engagement_partitions", "list", "--table", "feed")
@@ -143,3 +167,24 @@ def test_command_convert_list_and_bad_input(user):
         command_output("engagement_partitions", "convert", "--table", "feed")
     with pytest.raises(CommandError, match="is not a YYYY-MM-DD date"):
         command_output("engagement_partitions", "detach", "--before", "soon")
+
+
+def test_dropped_month_is_archived_first(user, tmp_path):
+    Feed = get_feed_model()
+    Feed.objects.bulk_create(
+        [
+            Feed(user=user, activity_type="event", title=f"t{d}", created_at=at(2025, 6, d))
+            for d in (1, 2, 3)
+        ]
+    )
+    partitions.convert(Feed, months_ahead=0)
+
+    result = apply_retention(archive_to=str(tmp_path))
+
+    assert result.deleted == {**dict.fromkeys(result.deleted, 0), "event": 3}
+    with gzip.open(result.archive, "rt") as archive:
+        titles = sorted(json.loads(line)["title"] for line in archive)
+    assert titles == ["t1", "t2", "t3"]
+    assert f"{Feed._meta.db_table}_p202506" not in [
+        p.name for p in partitions.list_partitions(Feed)
+    ]

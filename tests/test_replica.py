@@ -57,9 +57,10 @@ def test_daily_summary_and_dashboard_read_the_replica_writes_go_to_the_primary(r
     for event_type in ("page_view", "page_view", "signup"):
         assert record_event(event_type, user=user) is not None  # a write: on the primary
     replayed()
-    with CaptureQueriesContext(connections["default"]) as primary, CaptureQueriesContext(
-        replica
-    ) as on_replica:
+    with (
+        CaptureQueriesContext(connections["default"]) as primary,
+        CaptureQueriesContext(replica) as on_replica,
+    ):
         summary = reports.daily_summary(timezone.localdate())
         dashboard = build_dashboard(7)
     assert summary["total_events"] == 3

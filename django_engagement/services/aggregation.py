@@ -126,7 +126,8 @@ def aggregate_daily(date: date_type | None = None) -> AggregationResult:
 def stored_day(day: date_type, *, using: str | None = None) -> list[dict[str, Any]]:
     """The stored aggregate rows of ``day`` in ``compute_day``'s shape (one query)."""
     return list(
-        EventAggregateDaily._default_manager.db_manager(using).filter(date=day)
+        EventAggregateDaily._default_manager.db_manager(using)
+        .filter(date=day)
         .order_by()
         .values("event_type", "source", *METRICS)
     )

@@ -148,9 +148,9 @@ def _top_users(events) -> list[dict[str, Any]]:
         return []
     User = get_user_model()
     usernames = dict(
-        read_manager(User).filter(pk__in=[row["user_id"] for row in rows]).values_list(
-            "pk", User.USERNAME_FIELD
-        )
+        read_manager(User)
+        .filter(pk__in=[row["user_id"] for row in rows])
+        .values_list("pk", User.USERNAME_FIELD)
     )
     return [
         {

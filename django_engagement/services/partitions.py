@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -226,7 +225,10 @@ def _related_fields(model: type[models.Model]) -> list[models.ForeignKey]:
 
 
 def convert(
-    model: type[models.Model], *, months_ahead: int = DEFAULT_MONTHS_AHEAD, now: datetime | None = None
+    model: type[models.Model],
+    *,
+    months_ahead: int = DEFAULT_MONTHS_AHEAD,
+    now: datetime | None = None,
 ) -> ConvertResult:
     """Rebuild ``model``'s table as monthly range partitions, in one transaction.
 
@@ -273,7 +275,9 @@ def convert(
         (sequence,) = cursor.fetchone()
         next_id = (max_id or 0) + 1
         if sequence:
-            cursor.execute(f"SELECT last_value + CASE WHEN is_called THEN 1 ELSE 0 END FROM {sequence}")
+            cursor.execute(
+                f"SELECT last_value + CASE WHEN is_called THEN 1 ELSE 0 END FROM {sequence}"
+            )
             next_id = max(next_id, cursor.fetchone()[0])
 
         cursor.execute(f"ALTER TABLE {qtable} RENAME TO {old}")
@@ -282,7 +286,7 @@ def convert(
             f"INCLUDING STORAGE INCLUDING COMMENTS) PARTITION BY RANGE ({key})"
         )
         cursor.execute(f"ALTER TABLE {qtable} ALTER COLUMN {pk} DROP DEFAULT")
-        for start in _months(oldest or now, next_month_n(now, months_ahead)):
+        for start in _months(oldest or now, months_after(now, months_ahead)):
             result.partitions.append(_create_partition(cursor, connection, table, start))
         cursor.execute(f"CREATE TABLE {quote(table + '_default')} PARTITION OF {qtable} DEFAULT")
         result.partitions.append(f"{table}_default")
@@ -297,8 +301,12 @@ def convert(
         keyed = _has_idempotency_keys(model)
         for name, definition, unique, primary, has_key in indexes:
             if primary:
-                cursor.execute(f"ALTER TABLE {qtable} ADD CONSTRAINT {name} PRIMARY KEY ({pk}, {key})")
-                result.changed.append(f"primary key {name} is now ({model._meta.pk.column}, {PARTITION_KEY})")
+                cursor.execute(
+                    f"ALTER TABLE {qtable} ADD CONSTRAINT {name} PRIMARY KEY ({pk}, {key})"
+                )
+                result.changed.append(
+                    f"primary key {name} is now ({model._meta.pk.column}, {PARTITION_KEY})"
+                )
             elif not unique or has_key:
                 cursor.execute(definition)
             elif keyed and "idempotency_key" in definition:
@@ -306,7 +314,9 @@ def convert(
             else:
                 for partition in result.partitions:
                     cursor.execute(
-                        _retarget(definition, name=_local_name(partition, name), table=quote(partition))
+                        _retarget(
+                            definition, name=_local_name(partition, name), table=quote(partition)
+                        )
                     )
                 result.changed.append(f"unique {name} is now enforced within each partition")
         for name, definition in outgoing:
@@ -319,7 +329,8 @@ def convert(
     return result
 
 
-def next_month_n(now: datetime, months: int) -> datetime:
+def months_after(now: datetime, months: int) -> datetime:
+    """The start of the month ``months`` months after ``now``'s month."""
     start = month_start(now)
     for _ in range(months):
         start = next_month(start)
@@ -354,10 +365,13 @@ def _install_keys_table(
     )
     for name, definition, unique, _primary, _has_key in indexes:
         if unique and "idempotency_key" in definition:
-            cursor.execute(_retarget(definition, name=_local_name(_keys_table(model), name), table=keys))
+            cursor.execute(
+                _retarget(definition, name=_local_name(_keys_table(model), name), table=keys)
+            )
     cursor.execute(f"CREATE INDEX ON {keys} (created_at)")
-    claim, release = quote(f"{model._meta.db_table}_keys_claim"), quote(
-        f"{model._meta.db_table}_keys_release"
+    claim, release = (
+        quote(f"{model._meta.db_table}_keys_claim"),
+        quote(f"{model._meta.db_table}_keys_release"),
     )
     # A taken key skips the row (RETURN NULL), as ON CONFLICT DO NOTHING did on the table.
     cursor.execute(
@@ -387,7 +401,8 @@ def _install_keys_table(
         END $$"""
     )
     cursor.execute(
-        f"CREATE TRIGGER keys_claim BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {claim}()"
+        f"CREATE TRIGGER keys_claim BEFORE INSERT ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {claim}()"
     )
     cursor.execute(
         f"CREATE TRIGGER keys_release_delete AFTER DELETE ON {table} REFERENCING OLD TABLE AS gone "
@@ -400,7 +415,10 @@ def _install_keys_table(
 
 
 def create_partitions(
-    model: type[models.Model], *, months_ahead: int = DEFAULT_MONTHS_AHEAD, now: datetime | None = None
+    model: type[models.Model],
+    *,
+    months_ahead: int = DEFAULT_MONTHS_AHEAD,
+    now: datetime | None = None,
 ) -> list[str]:
     """Create the missing monthly partitions through ``months_ahead`` months after ``now``.
 
@@ -425,7 +443,7 @@ def create_partitions(
             for name, definition, unique, _primary, has_key in _index_defs(cursor, default)
             if unique and not has_key
         ]
-        for start in _months(first, next_month_n(now, months_ahead)):
+        for start in _months(first, months_after(now, months_ahead)):
             if start in existing:
                 continue
             name = partition_name(table, start)
@@ -447,7 +465,9 @@ def create_partitions(
     return created
 
 
-def _apply_related(cursor: CursorWrapper, model: type[models.Model], partition: str) -> dict[str, int]:
+def _apply_related(
+    cursor: CursorWrapper, model: type[models.Model], partition: str
+) -> dict[str, int]:
     """Do what the dropped foreign keys' ``on_delete`` would for the partition's rows."""
     connection = _connection(model)
     quote = connection.ops.quote_name
@@ -494,9 +514,7 @@ def drop_expired_partitions(
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"LOCK TABLE {quote(partition.name)} IN ACCESS EXCLUSIVE MODE")
             if group_by:
-                counts = dict(
-                    rows.order_by().values_list(group_by).annotate(n=models.Count("pk"))
-                )
+                counts = dict(rows.order_by().values_list(group_by).annotate(n=models.Count("pk")))
             else:
                 counts = {"rows": rows.count()}
             if archive_rows is not None:
@@ -504,12 +522,12 @@ def drop_expired_partitions(
             related = _apply_related(cursor, model, partition.name)
             if _has_idempotency_keys(model):
                 cursor.execute(
-                    f"DELETE FROM {quote(_keys_table(model))} WHERE created_at >= %s AND created_at < %s",
+                    f"DELETE FROM {quote(_keys_table(model))} "
+                    "WHERE created_at >= %s AND created_at < %s",
                     [partition.start, partition.end],
                 )
-            cursor.execute(
-                f"ALTER TABLE {quote(model._meta.db_table)} DETACH PARTITION {quote(partition.name)}"
-            )
+            parent = quote(model._meta.db_table)
+            cursor.execute(f"ALTER TABLE {parent} DETACH PARTITION {quote(partition.name)}")
             cursor.execute(f"DROP TABLE {quote(partition.name)}")
         dropped.append(DroppedPartition(partition.name, partition.end, counts, related))
     return dropped
@@ -531,10 +549,3 @@ def delete_targets(model: type[models.Model], *, before: datetime) -> list[tuple
             regclass = connection.ops.quote_name(partition.name).replace("'", "''")
             targets.append((partition.name, f"tableoid = '{regclass}'::regclass"))
     return targets
-
-
-def counts_total(dropped: list[DroppedPartition]) -> Counter[str]:
-    total: Counter[str] = Counter()
-    for partition in dropped:
-        total.update(partition.counts)
-    return total

@@ -224,7 +224,8 @@ class _Report:
         if self.date_joined is None:
             return
         counts = (
-            read_manager(self.User).filter(self.period.filter(self.date_joined))
+            read_manager(self.User)
+            .filter(self.period.filter(self.date_joined))
             .annotate(day=TruncDate(self.date_joined, tzinfo=self.period.tz))
             .values("day")
             .annotate(count=Count("pk"))
@@ -269,7 +270,8 @@ class _Report:
         else:
             annotations["_participants"] = models.Value(None, models.IntegerField())
         rows = (
-            read_manager(self.Target).annotate(**annotations)
+            read_manager(self.Target)
+            .annotate(**annotations)
             .values_list("pk", "_name", "_group", "_participants")
             .order_by("pk")
             .iterator(chunk_size=CHUNK_SIZE)
@@ -356,7 +358,8 @@ class _Report:
         pks = {raw: self.target_pk(raw) for raw, _ in top}
         names = {
             str(pk): name
-            for pk, name in read_manager(self.Target).filter(pk__in=list(pks.values()))
+            for pk, name in read_manager(self.Target)
+            .filter(pk__in=list(pks.values()))
             .annotate(_name=F(engagement_settings.TARGET_NAME_FIELD))
             .values_list("pk", "_name")
         }
@@ -447,7 +450,8 @@ class _Report:
         tz = self.period.tz
         signup_week = TruncWeek(self.date_joined, output_field=models.DateField(), tzinfo=tz)
         sizes = (
-            read_manager(self.User).filter(self.period.filter(self.date_joined))
+            read_manager(self.User)
+            .filter(self.period.filter(self.date_joined))
             .annotate(week=signup_week)
             .values("week")
             .annotate(size=Count("pk"))

@@ -353,9 +353,11 @@ def _drop_whole_partitions(
         assert archive is not None
         columns, selected, archive_row = _archive_select(model, connections[rows.db])
         chunk: list[Any] = []
-        for row in rows.order_by().values_list(*selected).iterator(chunk_size=10_000):
+        for row in (
+            rows.order_by().values_list(*selected).iterator(chunk_size=partitions.ARCHIVE_CHUNK)
+        ):
             chunk.append(archive_row(row))
-            if len(chunk) == 10_000:
+            if len(chunk) == partitions.ARCHIVE_CHUNK:
                 archive.write(chunk)
                 chunk = []
         if chunk:

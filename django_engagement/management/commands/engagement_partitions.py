@@ -64,7 +64,9 @@ class Command(BaseCommand):
         try:
             return datetime.strptime(options["before"], "%Y-%m-%d").replace(tzinfo=UTC)
         except ValueError:
-            raise CommandError(f"--before {options['before']!r} is not a YYYY-MM-DD date.") from None
+            raise CommandError(
+                f"--before {options['before']!r} is not a YYYY-MM-DD date."
+            ) from None
 
     def _run(
         self, action: str, model: type[models.Model], months_ahead: int, before: datetime | None
