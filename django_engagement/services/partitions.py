@@ -420,7 +420,7 @@ def create_partitions(
     months_ahead: int = DEFAULT_MONTHS_AHEAD,
     now: datetime | None = None,
 ) -> list[str]:
-    """Create the missing monthly partitions through ``months_ahead`` months after ``now``.
+    """Create the missing monthly partitions from ``now``'s month through ``months_ahead`` more.
 
     Rows of a new month that already sit in the default partition are moved into
     it. Each new partition gets the per-partition unique indexes the default one
@@ -433,7 +433,6 @@ def create_partitions(
     key = quote(model._meta.get_field(PARTITION_KEY).column)
     existing = {p.start for p in list_partitions(model) if not p.is_default}
     now = now or timezone.now()
-    first = min(existing) if existing else month_start(now)
     created = []
     default = quote(f"{table}_default")
     with transaction.atomic(using=_database(model)), connection.cursor() as cursor:
@@ -443,7 +442,8 @@ def create_partitions(
             for name, definition, unique, _primary, has_key in _index_defs(cursor, default)
             if unique and not has_key
         ]
-        for start in _months(first, months_after(now, months_ahead)):
+        # From the current month on: a month retention dropped is never made again.
+        for start in _months(now, months_after(now, months_ahead)):
             if start in existing:
                 continue
             name = partition_name(table, start)
