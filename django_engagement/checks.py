@@ -272,6 +272,19 @@ def _optional_dependency_errors() -> list[checks.CheckMessage]:
     return errors
 
 
+def _read_database_errors() -> list[checks.CheckMessage]:
+    alias = engagement_settings.READ_DATABASE
+    if alias is None or alias in settings.DATABASES:
+        return []
+    return [
+        checks.Error(
+            f"ENGAGEMENT READ_DATABASE {alias!r} is not an alias in DATABASES.",
+            hint=f"Add DATABASES[{alias!r}] (e.g. your read replica) or set READ_DATABASE to None.",
+            id="django_engagement.E012",
+        )
+    ]
+
+
 def _throttle_cache_warnings() -> list[checks.CheckMessage]:
     """Warn when the ingestion throttle counts in a cache each process keeps to itself.
 
@@ -379,6 +392,7 @@ def check_engagement_settings(app_configs=None, **kwargs: Any) -> list[checks.Ch
         + _feed_rule_errors()
         + _unrecorded_feed_rule_warnings()
         + _optional_dependency_errors()
+        + _read_database_errors()
         + _throttle_cache_warnings()
     )
 

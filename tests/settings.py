@@ -13,6 +13,10 @@ TIME_ZONE = "UTC"
 ALLOWED_HOSTS = ["*"]
 
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite://:memory:")}
+# ENGAGEMENT_REPLICA_URL: a hot standby of DATABASE_URL (tests/test_replica.py). As a test
+# mirror Django creates no database on it; it reads the replicated test database.
+if env("ENGAGEMENT_REPLICA_URL", default=None):
+    DATABASES["replica"] = {**env.db("ENGAGEMENT_REPLICA_URL"), "TEST": {"MIRROR": "default"}}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": env("ENGAGEMENT_SQLITE_TEST_NAME", default=None)}
 

@@ -38,6 +38,7 @@ from django.utils import timezone
 from ..conf import engagement_settings
 from ..models import PendingFanOut, get_event_model, get_feed_model
 from ..signals import retention_applied
+from . import partitions
 from .archive import Archive, RawJSON, check_archive_target, open_archive
 
 DEFAULT_BATCH_SIZE = 10_000
@@ -262,31 +263,34 @@ def _delete_in_place(
     """
     Feed = get_feed_model()
     connection = connections[database]
-    batch = (
-        _expired(policy)
-        .using(database)
-        .order_by("created_at")
-        .annotate(row_id=RawSQL("ctid", ()))
-        .values_list("row_id")[:batch_size]
-    )
-    select, params = batch.query.sql_with_params()
-    sql = (
-        f"WITH batch AS (DELETE FROM {connection.ops.quote_name(Feed._meta.db_table)} "
-        f"WHERE ctid = ANY(ARRAY({select})) RETURNING activity_type) "
-        "SELECT activity_type, count(*) FROM batch GROUP BY activity_type"
-    )
     done = 0
-    while True:
-        with transaction.atomic(using=database), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            counts = cursor.fetchall()
-        if not counts:
-            return
-        for activity_type, count in counts:
-            deleted[activity_type] += count
-            done += count
-        if on_batch is not None:
-            on_batch(policy.label, done)
+    # One table, or each partition in turn: a ctid names a row within one table only.
+    for table, where in partitions.delete_targets(Feed, before=policy.cutoff):
+        expired = _expired(policy).using(database)
+        if where:
+            expired = expired.extra(where=[where])
+        batch = (
+            expired.order_by("created_at")
+            .annotate(row_id=RawSQL("ctid", ()))
+            .values_list("row_id")[:batch_size]
+        )
+        select, params = batch.query.sql_with_params()
+        sql = (
+            f"WITH batch AS (DELETE FROM {connection.ops.quote_name(table)} "
+            f"WHERE ctid = ANY(ARRAY({select})) RETURNING activity_type) "
+            "SELECT activity_type, count(*) FROM batch GROUP BY activity_type"
+        )
+        while True:
+            with transaction.atomic(using=database), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                counts = cursor.fetchall()
+            if not counts:
+                break
+            for activity_type, count in counts:
+                deleted[activity_type] += count
+                done += count
+            if on_batch is not None:
+                on_batch(policy.label, done)
 
 
 def _delete_policy(
@@ -330,6 +334,51 @@ def _delete_policy(
             on_batch(policy.label, done)
 
 
+def _drop_whole_partitions(
+    policies: list[_Policy],
+    *,
+    archive: Archive | None,
+    deleted: Counter[str],
+    on_batch: ProgressCallback | None,
+) -> None:
+    """Partitioned feed table: drop each month whose rows have all expired (archived first).
+
+    Months that still hold a row some policy keeps are left to the batch DELETE.
+    """
+    Feed = get_feed_model()
+    if not partitions.is_partitioned(Feed):
+        return
+    expired = reduce(
+        or_, (policy.condition & models.Q(created_at__lt=policy.cutoff) for policy in policies)
+    )
+
+    def archive_rows(model: type[models.Model], rows: models.QuerySet) -> None:
+        assert archive is not None
+        columns, selected, archive_row = _archive_select(model, connections[rows.db])
+        chunk: list[Any] = []
+        for row in (
+            rows.order_by().values_list(*selected).iterator(chunk_size=partitions.ARCHIVE_CHUNK)
+        ):
+            chunk.append(archive_row(row))
+            if len(chunk) == partitions.ARCHIVE_CHUNK:
+                archive.write(chunk)
+                chunk = []
+        if chunk:
+            archive.write(chunk)
+
+    dropped = partitions.drop_expired_partitions(
+        Feed,
+        expired=expired,
+        before=max(policy.cutoff for policy in policies),
+        group_by="activity_type",
+        archive_rows=archive_rows if archive is not None else None,
+    )
+    for partition in dropped:
+        deleted.update(partition.counts)
+        if on_batch is not None:
+            on_batch(partition.name, partition.rows)
+
+
 def apply_retention(
     *,
     dry_run: bool = False,
@@ -367,6 +416,7 @@ def apply_retention(
         deleted: Counter[str] = Counter()
         archive = open_archive(archive_to, name=ARCHIVE_NAME) if archive_to else None
         try:
+            _drop_whole_partitions(policies, archive=archive, deleted=deleted, on_batch=on_batch)
             for policy in policies:
                 _delete_policy(
                     policy,
@@ -418,6 +468,14 @@ def purge_events(
         ).count()
         return result
     database = router.db_for_write(Event)
+    # Partitioned: whole expired months go by DETACH and DROP, the rest in batches.
+    for partition in partitions.drop_expired_partitions(
+        Event, expired=models.Q(created_at__lt=result.cutoff), before=result.cutoff
+    ):
+        result.events += partition.rows
+        result.feed_items_detached += partition.related.get(Feed._meta.label, 0)
+        if on_batch is not None:
+            on_batch("events", result.events)
     batches = expired.using(database).order_by("created_at").values_list("pk", flat=True)
     while True:
         with transaction.atomic(using=database):
