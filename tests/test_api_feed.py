@@ -31,9 +31,10 @@ def detail_url(pk) -> str:
     return reverse("django_engagement:engagement-activity-feed-detail", args=[pk])
 
 
-def make_items(user, count, *, target=None, activity_type="event", start=NOW, **fields):
-    """``count`` items one minute apart, the first at ``start``, newest last."""
+def make_items(user, count, *, target=None, activity_type="event", start=None, **fields):
+    """``count`` items one minute apart, the first at ``start`` (now), newest last."""
     Feed = get_feed_model()
+    start = timezone.now() if start is None else start
     content_type = ContentType.objects.get_for_model(target) if target is not None else None
     items = [
         Feed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -163,6 +164,6 @@ def test_deep_cursor_page_seeks_through_the_user_index(auth_client, user, other_
     # An index lookup by user (which one the planner takes on 550 rows varies with the
     # statistics; docs/performance.md shows the plan on 100,000 rows).
     if connection.vendor == "postgresql":
-        assert "Index Cond: (user_id = " in plan, plan
+        assert re.search(r"Index Cond: \(+user_id = ", plan), plan
     else:
         assert "USING INDEX" in plan and "user_id=?" in plan, plan
