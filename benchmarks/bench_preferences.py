@@ -66,7 +66,9 @@ def _add_preferences(target) -> None:
     content_type = ContentType.objects.get_for_model(target)
     TargetMute.objects.bulk_create(
         [
-            TargetMute(user_id=pk, target_content_type=content_type, target_object_id=str(target.pk))
+            TargetMute(
+                user_id=pk, target_content_type=content_type, target_object_id=str(target.pk)
+            )
             for pk in ids[-len(ids) // 20 :]
         ],
         batch_size=5000,

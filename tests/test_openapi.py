@@ -46,7 +46,6 @@ SPEC_ENDPOINTS = {
 SPEC_ENDPOINTS |= {("activity-feed/preferences/", method) for method in ("get", "put", "patch")}
 
 
-
 @pytest.fixture(autouse=True)
 def clear_cache():
     cache.clear()

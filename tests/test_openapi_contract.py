@@ -140,6 +140,8 @@ def test_every_request_body_is_json_only(openapi):
         (PREFIX + "events/", "post"),
         (PREFIX + "activity-feed/mark-read/", "post"),
         (PREFIX + "activity-feed/generate/", "post"),
+        (PREFIX + "activity-feed/preferences/", "put"),
+        (PREFIX + "activity-feed/preferences/", "patch"),
     }
     assert set(map(tuple, bodies.values())) == {("application/json",)}
 
