@@ -152,7 +152,7 @@ def write_zip(target: str | Path | IO[bytes], files: Iterable[Path]) -> None:
 
 
 def s3_settings() -> Row:
-    """The S3 settings of seed 000, validated; raises ``ReportUploadError`` naming what is missing.
+    """The AWS_* S3 settings, validated; raises ``ReportUploadError`` naming what is missing.
 
     Only the bucket (and a region, unless ``AWS_S3_ENDPOINT_URL`` is set) is required:
     without access keys boto3 uses its usual credential chain (env, IAM role).
