@@ -202,7 +202,7 @@ class ActivityFeedItemAdmin(BigTableAdmin):
         return ("title", "=activity_type", f"^{username_lookup()}")
 
     @admin.display(description=_("activity type"), ordering="activity_type")
-    def activity_type_display(self, obj: Model) -> str:
+    def activity_type_display(self, obj: AbstractActivityFeedItem) -> str:
         """The type's label from ``ACTIVITY_TYPES`` ("Joined course"), not its code."""
         return obj.activity_type_display
 

@@ -53,7 +53,7 @@ class FeedCursorPagination(CursorPagination):
         cursor = super().decode_cursor(request)
         if cursor is not None and cursor.position is not None:
             try:
-                valid = parse_datetime(cursor.position) is not None
+                valid = parse_datetime(str(cursor.position)) is not None
             except ValueError:
                 valid = False
             if not valid:

@@ -39,10 +39,10 @@ DEFAULT_TOP_DAYS = 30
 MAX_EXPORT_ROWS = 1_000_000
 
 
-def validate_day(value: date) -> date:
+def validate_day(value: date) -> None:
     """A 400 for a day outside the supported calendar (``analytics.check_day``)."""
     try:
-        return check_day(value)
+        check_day(value)
     except ValueError:
         raise serializers.ValidationError("Date out of range.") from None
 

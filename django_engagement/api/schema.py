@@ -137,8 +137,8 @@ if SPECTACULAR_INSTALLED:
 
         def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
             if self.target.integer_key():
-                return {**build_basic_type(OpenApiTypes.INT), "minimum": 1}
-            return build_basic_type(OpenApiTypes.STR)
+                return {**(build_basic_type(OpenApiTypes.INT) or {}), "minimum": 1}
+            return build_basic_type(OpenApiTypes.STR) or {}
 
 
 #: A 400 or 413 body: field errors, or ``{"detail": ...}`` for the whole body (bad JSON).

@@ -30,7 +30,8 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_safe
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -46,7 +47,8 @@ MAX_EVENT_ID = 2**63 - 1
 
 def _authenticate(request: HttpRequest) -> Any:
     """The DRF-authenticated user, or raise DRF's ``APIException`` (sync: it may query)."""
-    authenticators = [cls() for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+    # The stubs type DRF's settings as their dotted paths; at runtime they are classes.
+    authenticators = [cls() for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]  # type: ignore[operator]
     try:
         user = Request(request, authenticators=authenticators).user
     finally:
@@ -73,7 +75,7 @@ def _error(request: HttpRequest, exc: exceptions.APIException) -> JsonResponse:
     response = JsonResponse(detail, status=exc.status_code, safe=False)
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         classes = api_settings.DEFAULT_AUTHENTICATION_CLASSES
-        header = classes[0]().authenticate_header(request) if classes else None
+        header = classes[0]().authenticate_header(request) if classes else None  # type: ignore[operator]
         if header:
             response["WWW-Authenticate"] = header
         else:
@@ -114,7 +116,7 @@ async def _events(user_id: Any, after: int | None) -> AsyncIterator[bytes]:
 
 
 @require_safe
-async def feed_stream(request: HttpRequest) -> HttpResponse:
+async def feed_stream(request: HttpRequest) -> HttpResponseBase:
     """Stream the caller's new items and unread count; 501 JSON outside ASGI."""
     if not isinstance(request, ASGIRequest):
         return JsonResponse(

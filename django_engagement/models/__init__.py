@@ -28,6 +28,7 @@ __all__ = [
     "NotificationPreference",
     "PendingFanOut",
     "TargetMute",
+    "column_of",
     "get_event_model",
     "get_feed_model",
     "get_target_model",
@@ -85,3 +86,12 @@ def resolve_lookup(model: type[models.Model], path: str) -> list[Any]:
         fields.append(field)
         current = field.related_model if field.is_relation else None
     return fields
+
+
+def column_of(model: type[models.Model], name: str | None = None) -> str:
+    """The database column of ``model``'s field ``name`` (its primary key when None)."""
+    field = model._meta.pk if name is None else model._meta.get_field(name)
+    column = getattr(field, "column", None)
+    if not isinstance(column, str):
+        raise FieldDoesNotExist(f"{model.__name__}.{name or 'pk'} has no column.")
+    return column

@@ -146,7 +146,7 @@ class _Report:
         """Join/leave events pointing at a target (any time; callers add the period)."""
         content_type = ContentType.objects.db_manager(self.db)
         return analytics.events().filter(
-            target_content_type=content_type.get_for_model(self.Target),
+            target_content_type=content_type.get_for_model(self.target_model),
             event_type__in=[self.join_event, self.leave_event],
         )
 
@@ -219,7 +219,7 @@ class _Report:
         else:
             annotations["_participants"] = models.Value(None, models.IntegerField())
         rows = (
-            self.Target._default_manager.using(self.db)
+            self.target_model._default_manager.using(self.db)
             .annotate(**annotations)
             .values_list("pk", "_name", "_group", "_participants")
             .order_by("pk")
@@ -303,7 +303,7 @@ class _Report:
         pks = {raw: self.target_pk(raw) for raw, _ in top}
         names = {
             str(pk): name
-            for pk, name in self.Target._default_manager.using(self.db)
+            for pk, name in self.target_model._default_manager.using(self.db)
             .filter(pk__in=list(pks.values()))
             .annotate(_name=F(engagement_settings.TARGET_NAME_FIELD))
             .values_list("pk", "_name")
@@ -343,7 +343,7 @@ class _Report:
             yield {
                 "user_id": user_id,
                 "timestamp": stamp,
-                "date": stamp[:10],
+                "date": stamp[:10] if stamp else None,
                 "event_type": event_type,
                 "source": source,
                 "target_type": f"{app_label}.{model}" if app_label else None,

@@ -407,10 +407,11 @@ def _deliver(
 
 def copies_of(template: AbstractActivityFeedItem) -> models.QuerySet:
     """The items ``_insert_select`` wrote from ``template`` (same type, time, event, target)."""
+    event = Q(event__isnull=True) if template.event_id is None else Q(event_id=template.event_id)
     return type(template)._default_manager.filter(
+        event,
         activity_type=template.activity_type,
         created_at=template.created_at,
-        event_id=template.event_id,
         target_content_type_id=template.target_content_type_id,
         target_object_id=template.target_object_id,
     )

@@ -41,6 +41,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
+from ..models import column_of
+
 PARTITION_KEY = "created_at"
 DEFAULT_MONTHS_AHEAD = 3
 # Rows per archive write when a partition is archived before it is dropped.
@@ -246,8 +248,8 @@ def convert(
     table = model._meta.db_table
     quote = connection.ops.quote_name
     qtable, old = quote(table), quote(f"{table}__unpartitioned")
-    pk = quote(model._meta.pk.column)
-    key = quote(model._meta.get_field(PARTITION_KEY).column)
+    pk = quote(column_of(model))
+    key = quote(column_of(model, PARTITION_KEY))
     result = ConvertResult(table=table)
     now = now or timezone.now()
     with transaction.atomic(using=_database(model)), connection.cursor() as cursor:
@@ -358,7 +360,7 @@ def _install_keys_table(
     """The global idempotency ledger: same partial unique indexes, kept by triggers."""
     quote = connection.ops.quote_name
     table, keys = quote(model._meta.db_table), quote(_keys_table(model))
-    user = quote(model._meta.get_field("user").column)
+    user = quote(column_of(model, "user"))
     columns = f"{user}, anonymous_id, idempotency_key, created_at"
     cursor.execute(
         f"CREATE TABLE {keys} AS SELECT {columns} FROM {table} WHERE idempotency_key IS NOT NULL"
@@ -430,7 +432,7 @@ def create_partitions(
     connection = _connection(model)
     quote = connection.ops.quote_name
     table = model._meta.db_table
-    key = quote(model._meta.get_field(PARTITION_KEY).column)
+    key = quote(column_of(model, PARTITION_KEY))
     existing = {p.start for p in list_partitions(model) if not p.is_default}
     now = now or timezone.now()
     created = []
@@ -472,7 +474,7 @@ def _apply_related(
     connection = _connection(model)
     quote = connection.ops.quote_name
     done = {}
-    rows = f"SELECT {quote(model._meta.pk.column)} FROM {quote(partition)}"
+    rows = f"SELECT {quote(column_of(model))} FROM {quote(partition)}"
     for fk in _related_fields(model):
         related, column = quote(fk.model._meta.db_table), quote(fk.column)
         if fk.remote_field.on_delete is models.SET_NULL:
@@ -505,8 +507,8 @@ def drop_expired_partitions(
     manager = model._default_manager.using(_database(model))
     dropped = []
     for partition in list_partitions(model):
-        if partition.is_default or partition.end > before:
-            continue
+        if partition.start is None or partition.end is None or partition.end > before:
+            continue  # the default partition, or a month not wholly expired
         rows = manager.filter(created_at__gte=partition.start, created_at__lt=partition.end)
         if rows.exclude(expired).exists():
             continue
@@ -545,7 +547,7 @@ def delete_targets(model: type[models.Model], *, before: datetime) -> list[tuple
         return [(model._meta.db_table, "")]
     targets = []
     for partition in list_partitions(model):
-        if partition.is_default or partition.start < before:
+        if partition.start is None or partition.start < before:
             regclass = connection.ops.quote_name(partition.name).replace("'", "''")
             targets.append((partition.name, f"tableoid = '{regclass}'::regclass"))
     return targets

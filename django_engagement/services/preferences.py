@@ -30,10 +30,12 @@ from django.utils import timezone
 
 from ..conf import engagement_settings
 from ..models import (
+    AbstractActivityFeedItem,
     EmailFrequency,
     FeedEmail,
     NotificationPreference,
     TargetMute,
+    column_of,
     get_feed_model,
 )
 
@@ -54,6 +56,7 @@ def _effective(field: str, activity_type: str, user_ref: str) -> Coalesce:
     """SQL for a user's ``field`` choice: type row, else global row, else the setting."""
     rows = NotificationPreference._default_manager.filter(user=OuterRef(user_ref)).order_by()
     output = NotificationPreference._meta.get_field(field)
+    assert isinstance(output, models.Field)  # in_feed or email, both concrete
     return Coalesce(
         Subquery(rows.filter(activity_type=activity_type).values(field)[:1]),
         Subquery(rows.filter(activity_type=NotificationPreference.GLOBAL).values(field)[:1]),
@@ -69,7 +72,7 @@ def rate_limit_for(activity_type: str) -> int | None:
     return int(value) if value else None
 
 
-def receiving(recipients: models.QuerySet, item: models.Model) -> models.QuerySet:
+def receiving(recipients: models.QuerySet, item: AbstractActivityFeedItem) -> models.QuerySet:
     """``recipients`` without the users who opted out of ``item``'s type or muted its target.
 
     ``item`` is the unsaved template of the copies to insert.
@@ -124,7 +127,7 @@ def queue_emails(items: models.QuerySet, activity_type: str) -> int:
     quote = connection.ops.quote_name
     select_sql, params = rows.query.sql_with_params()
     names = ("item", "user", "frequency", "created_at")
-    columns = ", ".join(quote(FeedEmail._meta.get_field(name).column) for name in names)
+    columns = ", ".join(quote(column_of(FeedEmail, name)) for name in names)
     created_at = FeedEmail._meta.get_field("created_at").get_db_prep_save(
         timezone.now(), connection
     )
@@ -150,7 +153,7 @@ def queue_emails(items: models.QuerySet, activity_type: str) -> int:
 class Mute:
     """One muted target as the API shows it."""
 
-    content_type: ContentType
+    content_type: ContentType | None
     object_id: str
     until: datetime | None
 

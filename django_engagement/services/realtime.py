@@ -259,7 +259,8 @@ async def listen_postgres(deliver: Callable[[str | bytes], None], ready: asyncio
         if isinstance(value, str | int) and key != "prepare_threshold"
     }
     channel = engagement_settings.REALTIME_CHANNEL
-    connection = await psycopg.AsyncConnection.connect(**params, autocommit=True)
+    # Django's connection params (a plain dict of str/int) match connect()'s keywords.
+    connection = await psycopg.AsyncConnection.connect(**params, autocommit=True)  # type: ignore[arg-type]
     async with connection:
         await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
         ready.set()

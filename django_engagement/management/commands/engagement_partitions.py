@@ -99,7 +99,7 @@ class Command(BaseCommand):
             dropped = partitions.drop_expired_partitions(
                 model, expired=models.Q(created_at__lt=before), before=before
             )
-            for partition in dropped:
-                self.stdout.write(f"{table}: dropped {partition.name} ({partition.rows:,} rows)")
+            for gone in dropped:
+                self.stdout.write(f"{table}: dropped {gone.name} ({gone.rows:,} rows)")
             if not dropped:
                 self.stdout.write(f"{table}: nothing to drop before {before:%Y-%m-%d}")

@@ -167,7 +167,7 @@ class Command(BaseCommand):
             )
         ending, self.stdout.ending = self.stdout.ending, ""
         try:
-            stream_report_json(start, end, self.stdout, self.progress)
+            stream_report_json(start, end, self.stdout, self.progress)  # type: ignore[arg-type]  # OutputWrapper proxies a text stream
         finally:
             self.stdout.ending = ending
 
