@@ -45,7 +45,7 @@ cd example_project
 PORT=$("$VENV_BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
 "$VENV_BIN/gunicorn" example_project.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 \
-    --error-logfile "$WORK/gunicorn.log" &
+    --limit-request-line 0 --error-logfile "$WORK/gunicorn.log" &
 SERVER_PID=$!
 for _ in $(seq 60); do
     curl -fsS -o /dev/null "$BASE/api/schema/" && break

@@ -282,6 +282,33 @@ def test_mark_read_schema_states_one_of_ids_or_mark_all(openapi):
     assert schema["additionalProperties"] is False
 
 
+def test_mark_read_body_is_required_as_the_server_says(openapi, auth_client):
+    body = operation(openapi, "activity-feed/mark-read/", "post")["requestBody"]
+
+    response = auth_client.post(MARK_READ_URL)
+
+    assert body["required"] is True
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("report", ["daily-summary", "dashboard"])
+def test_a_repeated_report_parameter_is_a_400_naming_it(admin_client_api, report):
+    key = "date" if report == "daily-summary" else "days"
+    value = "2026-01-01" if key == "date" else "7"
+
+    response = admin_client_api.get(f"{PREFIX}reports/{report}/?{key}={value}&{key}={value}")
+
+    assert response.status_code == 400
+    assert response.json() == {key: ["Send one value."]}
+
+
+def test_an_unknown_report_format_is_a_documented_400(openapi, admin_client_api):
+    response = admin_client_api.get(f"{PREFIX}reports/export/?format=AAA")
+
+    assert "400" in documented_statuses(openapi, "reports/export/", "get")
+    assert (response.status_code, response.json()) == (400, {"format": ["Unknown format."]})
+
+
 @pytest.mark.parametrize("parameter", ["start_date", "end_date", "is_read"])
 def test_empty_feed_filter_is_400(auth_client, parameter):
     response = auth_client.get(f"{PREFIX}activity-feed/?{parameter}=")

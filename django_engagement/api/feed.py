@@ -32,7 +32,13 @@ from ..services.feed import feed_summary, mark_read, populate_feed
 from .filters import ActivityFeedFilterSet
 from .pagination import FeedPagination, feed_paginator
 from .parsers import JSONBodyMixin
-from .schema import OpenApiParameter, error_responses, extend_schema, extend_schema_view
+from .schema import (
+    OpenApiParameter,
+    body_required_schema,
+    error_responses,
+    extend_schema,
+    extend_schema_view,
+)
 from .serializers import (
     FeedItemSerializer,
     FeedSummarySerializer,
@@ -63,6 +69,7 @@ class ActivityFeedViewSet(
     """The authenticated user's feed items; other users' items are invisible (404)."""
 
     serializer_class = FeedItemSerializer
+    schema = body_required_schema()
     #: Ids are integers; ``activity-feed/abc/`` is the JSON 404 of ``urls.py``.
     lookup_value_regex = r"\d+"
     pagination_class = FeedPagination

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -118,8 +118,20 @@ class ReportView(JSONBodyMixin, APIView):
     def get_permissions(self) -> list[BasePermission]:
         return report_permissions()
 
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        """An unknown ``?format=`` is a 400 naming it, not DRF's bare 404."""
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            raise serializers.ValidationError({"format": ["Unknown format."]}) from None
+
     def query(self, request: Request) -> dict[str, Any]:
-        """The validated query parameters; raises a 400 naming the bad one."""
+        """The validated query parameters; raises a 400 naming the bad one (or a repeated one)."""
+        repeated = [
+            key for key in request.query_params if len(request.query_params.getlist(key)) > 1
+        ]
+        if repeated:
+            raise serializers.ValidationError(dict.fromkeys(repeated, ["Send one value."]))
         serializer = self.query_serializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data

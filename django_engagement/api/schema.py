@@ -22,6 +22,7 @@ from rest_framework import serializers
 
 __all__ = [
     "SPECTACULAR_INSTALLED",
+    "body_required_schema",
     "ErrorDetailSerializer",
     "ValidationErrorSerializer",
     "OpenApiExample",
@@ -130,6 +131,18 @@ if SPECTACULAR_INSTALLED:
             schema.update(self.target.schema_keywords())
             return schema
 
+    from drf_spectacular.openapi import AutoSchema
+
+    class BodyRequiredAutoSchema(AutoSchema):
+        """Marks the request body required when the request serializer sets
+        ``body_required`` (no field is required alone, but an empty body is a 400)."""
+
+        def _get_request_body(self, direction: str = "request") -> Any:
+            body = super()._get_request_body(direction)
+            if body and getattr(self.get_request_serializer(), "body_required", False):
+                body["required"] = True
+            return body
+
     class UserFieldExtension(OpenApiSerializerFieldExtension):
         """``user_id`` is an integer or a string after the user model's primary key."""
 
@@ -174,3 +187,8 @@ def error_responses(*statuses: int) -> dict[int, Any]:
         )
         for status in statuses
     }
+
+
+def body_required_schema() -> Any:
+    """The view ``schema`` that honours ``body_required`` (None without drf-spectacular)."""
+    return BodyRequiredAutoSchema() if SPECTACULAR_INSTALLED else None

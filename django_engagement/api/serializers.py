@@ -348,6 +348,9 @@ class FeedSummarySerializer(serializers.Serializer):
 class MarkReadSerializer(StrictFieldsMixin, serializers.Serializer):
     """Either ``activity_ids`` or ``mark_all: true``, not both."""
 
+    #: No field is required alone, but an empty body is a 400 (see api/schema.py).
+    body_required = True
+
     activity_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_FEED_ITEM_ID),
         max_length=MAX_MARK_READ_IDS,
