@@ -302,6 +302,22 @@ def test_a_repeated_report_parameter_is_a_400_naming_it(admin_client_api, report
     assert response.json() == {key: ["Send one value."]}
 
 
+@pytest.mark.parametrize("pagination", ["page", "cursor"])
+def test_a_page_size_that_is_no_integer_is_a_400(auth_client, pagination):
+    response = auth_client.get(f"{PREFIX}activity-feed/?pagination={pagination}&page_size=abc")
+
+    assert (response.status_code, response.json()) == (400, {"page_size": ["A whole number."]})
+
+
+def test_a_blank_report_date_is_a_400(admin_client_api):
+    response = admin_client_api.get(f"{PREFIX}reports/daily-summary/?date=")
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {"date": ["This field may not be blank."]},
+    )
+
+
 def test_an_unknown_report_format_is_a_documented_400(openapi, admin_client_api):
     response = admin_client_api.get(f"{PREFIX}reports/export/?format=AAA")
 

@@ -28,7 +28,22 @@ CURSOR = "cursor"
 PAGINATION_QUERY_PARAM = "pagination"
 
 
-class FeedPagination(PageNumberPagination):
+class IntegerPageSizeMixin:
+    """A ``page_size`` that is no integer is a 400 (DRF would quietly use the default)."""
+
+    page_size_query_param = "page_size"
+
+    def get_page_size(self, request: Request) -> int | None:
+        value = request.query_params.get(self.page_size_query_param)
+        if value is not None:
+            try:
+                int(value)
+            except ValueError:
+                raise ValidationError({self.page_size_query_param: ["A whole number."]}) from None
+        return super().get_page_size(request)  # type: ignore[misc]
+
+
+class FeedPagination(IntegerPageSizeMixin, PageNumberPagination):
     """``?page=2&page_size=50``; answers ``count``, ``next``, ``previous``, ``results``."""
 
     page_size = 20
@@ -36,7 +51,7 @@ class FeedPagination(PageNumberPagination):
     max_page_size = 100
 
 
-class FeedCursorPagination(CursorPagination):
+class FeedCursorPagination(IntegerPageSizeMixin, CursorPagination):
     """``?cursor=...&page_size=50``, newest first; ties on ``created_at`` broken by ``-pk``."""
 
     page_size = 20

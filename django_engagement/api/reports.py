@@ -127,11 +127,16 @@ class ReportView(JSONBodyMixin, APIView):
 
     def query(self, request: Request) -> dict[str, Any]:
         """The validated query parameters; raises a 400 naming the bad one (or a repeated one)."""
-        repeated = [
-            key for key in request.query_params if len(request.query_params.getlist(key)) > 1
-        ]
+        params = request.query_params
+        repeated = [key for key in params if len(params.getlist(key)) > 1]
         if repeated:
             raise serializers.ValidationError(dict.fromkeys(repeated, ["Send one value."]))
+        blank = [key for key, value in params.items() if value == ""]
+        if blank:
+            # ``?date=`` is no date: leave the parameter out for the default.
+            raise serializers.ValidationError(
+                dict.fromkeys(blank, ["This field may not be blank."])
+            )
         serializer = self.query_serializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
