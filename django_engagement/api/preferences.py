@@ -27,7 +27,7 @@ from ..models import EmailFrequency
 from ..services.analytics import stored_pk_json
 from ..services.preferences import Mute, get_preferences, set_preferences
 from .parsers import JSONBodyMixin
-from .schema import error_responses, extend_schema
+from .schema import error_responses, extend_schema, extend_schema_field
 from .serializers import StrictFieldsMixin
 
 MAX_ACTIVITY_TYPES = 200
@@ -39,9 +39,14 @@ class ChoiceSerializer(StrictFieldsMixin, serializers.Serializer):
     email = serializers.ChoiceField(choices=EmailFrequency.choices, required=False)
 
 
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string", "minLength": 1}]})
+class TargetIdField(serializers.JSONField):
+    """The target's primary key: a number for integer keys, a string otherwise (UUID)."""
+
+
 class MuteSerializer(StrictFieldsMixin, serializers.Serializer):
     target_type = serializers.CharField(help_text=_("app_label.model, e.g. courses.course"))
-    target_id = serializers.JSONField()
+    target_id = TargetIdField()
     until = serializers.DateTimeField(allow_null=True, required=False, default=None)
 
     def validate(self, attrs: dict[str, Any]) -> Mute:
