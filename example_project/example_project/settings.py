@@ -94,7 +94,7 @@ LOGIN_URL = "admin:login"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "example_project.authentication.BasicAuthenticationWithoutNul",
+        "rest_framework.authentication.BasicAuthentication",
     ],
 }
 if HAS_SPECTACULAR:
