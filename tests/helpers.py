@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connections
 
@@ -107,3 +108,11 @@ def celery_worker_thread(broker_url: str) -> Iterator[Any]:
                 yield worker
         finally:
             task_postrun.disconnect(close_connections)
+
+
+def make_users(count: int, prefix: str = "member") -> list:
+    """``count`` users ``<prefix>0`` ... in one INSERT, each with an email address."""
+    User = get_user_model()
+    return User.objects.bulk_create(
+        [User(username=f"{prefix}{n}", email=f"{prefix}{n}@example.com") for n in range(count)]
+    )

@@ -18,7 +18,7 @@ from django_engagement.services.email import (
     unsubscribe_token,
 )
 from tests.conftest import require_service
-from tests.helpers import command_output
+from tests.helpers import command_output, make_users
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_tracking")]
 
@@ -60,13 +60,6 @@ def smtp(settings):
 @pytest.fixture
 def mail_settings(engagement_settings):
     engagement_settings.update(EMAIL_BASE_URL="https://example.com")
-
-
-def make_users(count: int) -> list:
-    User = get_user_model()
-    return User.objects.bulk_create(
-        [User(username=f"member{n}", email=f"member{n}@example.com") for n in range(count)]
-    )
 
 
 def members():

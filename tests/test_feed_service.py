@@ -17,17 +17,10 @@ from django_engagement.models import get_feed_model
 from django_engagement.services.analytics import json_timestamp
 from django_engagement.services.feed import FeedRule, fan_out, mark_read, participants_queryset
 from django_engagement.signals import feed_items_created, feed_items_read
-from tests.helpers import feed
+from tests.helpers import feed, make_users
 from tests.testapp.models import Course
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
-
-
-def make_users(count: int, prefix: str = "member") -> list:
-    User = get_user_model()
-    return User.objects.bulk_create(
-        [User(username=f"{prefix}{n}", email=f"{prefix}{n}@example.com") for n in range(count)]
-    )
 
 
 class Listener:

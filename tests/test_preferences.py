@@ -12,19 +12,12 @@ from django.utils import timezone
 from django_engagement import notify, record_event
 from django_engagement.models import NotificationPreference, TargetMute
 from django_engagement.services.preferences import defaults_for, mute_target, set_preferences
-from tests.helpers import feed
+from tests.helpers import feed, make_users
 from tests.testapp.models import Course
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 URL = "django_engagement:engagement-activity-feed-preferences"
-
-
-def make_users(count: int, prefix: str = "member") -> list:
-    User = get_user_model()
-    return User.objects.bulk_create(
-        [User(username=f"{prefix}{n}", email=f"{prefix}{n}@example.com") for n in range(count)]
-    )
 
 
 def members():
