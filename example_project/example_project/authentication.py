@@ -19,3 +19,15 @@ class BasicAuthenticationWithoutNul(BasicAuthentication):
         if "\x00" in userid or "\x00" in password:
             raise AuthenticationFailed("Invalid username/password.")
         return super().authenticate_credentials(userid, password, request)
+
+
+try:
+    from drf_spectacular.authentication import BasicScheme
+except ImportError:  # the [openapi] extra is optional
+    pass
+else:
+
+    class BasicWithoutNulScheme(BasicScheme):
+        """The schema documents it as the ``basicAuth`` scheme DRF's class gets."""
+
+        target_class = BasicAuthenticationWithoutNul

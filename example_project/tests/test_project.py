@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import date
 
 import pytest
@@ -120,3 +121,27 @@ def test_celery_redelivers_lost_fan_out_within_minutes(settings):
     [entry] = settings.CELERY_BEAT_SCHEDULE.values()
     assert entry["task"] == tasks.flush_pending_fan_out_task.name
     assert entry["schedule"] == 300.0
+
+
+@pytest.mark.parametrize("credentials", ["ann\x00:pw", "ann:p\x00w"])
+def test_basic_auth_with_a_nul_is_refused_not_a_500(db, client, credentials):
+    """PostgreSQL cannot compare a NUL; the project's Basic auth refuses it first.
+
+    A 403 rather than a 401: SessionAuthentication comes first and has no
+    ``WWW-Authenticate`` scheme (DRF's rule).
+    """
+    get_user_model().objects.create_user("ann", password="pw")
+    token = base64.b64encode(credentials.encode()).decode()
+    response = client.get("/api/engagement/activity-feed/", HTTP_AUTHORIZATION=f"Basic {token}")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Invalid username/password."}
+
+
+def test_the_schema_names_the_project_basic_auth_basicauth():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    assert schema["components"]["securitySchemes"]["basicAuth"] == {
+        "type": "http",
+        "scheme": "basic",
+    }
