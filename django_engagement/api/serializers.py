@@ -22,9 +22,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .. import validators
-from ..conf import engagement_settings
+from ..conf import engagement_settings, reserved_event_types
 from ..models import AbstractActivityFeedItem
-from ..receivers import reserved_event_types
 from ..services.analytics import stored_target_id
 from ..services.events import column_limit
 from .schema import extend_schema_field
