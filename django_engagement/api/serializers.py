@@ -23,9 +23,8 @@ from rest_framework import serializers
 
 from .. import validators
 from ..conf import engagement_settings, reserved_event_types
-from ..models import AbstractActivityFeedItem
+from ..models import AbstractActivityFeedItem, column_limit
 from ..services.analytics import stored_target_id
-from ..services.events import column_limit
 from .schema import extend_schema_field
 
 #: Deepest nesting accepted in an event payload; real payloads are flat.
