@@ -15,7 +15,13 @@ from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
-from .conf import DEFAULTS, MODEL_SETTINGS, SETTINGS_NAME, engagement_settings
+from .conf import (
+    DEFAULTS,
+    MODEL_SETTINGS,
+    SETTINGS_NAME,
+    engagement_settings,
+    reserved_event_types,
+)
 
 ON_USER_DELETE_CHOICES = ("delete", "anonymize")
 
@@ -224,8 +230,6 @@ def _unrecorded_feed_rule_warnings() -> list[checks.CheckMessage]:
     come in, so only the package's default join/leave codes are flagged once those
     settings name other codes: the usual leftover of renaming them.
     """
-    from .receivers import reserved_event_types
-
     # The raw value: a dotted path is E010's to import (and report), not this check's.
     setting = engagement_settings.user_settings.get("FEED_RULES")
     if not isinstance(setting, dict):

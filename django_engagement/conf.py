@@ -26,6 +26,16 @@ SETTINGS_NAME = "ENGAGEMENT"
 
 DEFAULT_SOURCES = ["web", "android", "ios", "kiosk", "admin", "server"]
 
+# Event codes the package records itself (receivers, milestones, target lifecycle), besides
+# the JOIN_EVENT / LEAVE_EVENT settings; clients may not send them (reserved_event_types).
+MILESTONE_EVENT = "milestone_reached"
+TARGET_CREATED_EVENT = "target_created"
+TARGET_STARTED_EVENT = "target_started"
+TARGET_UPDATED_EVENT = "target_updated"
+LOGIN_EVENT = "user_logged_in"
+LOGOUT_EVENT = "user_logged_out"
+SIGNUP_EVENT = "user_signed_up"
+
 # Days a feed item is kept, by activity type (FEED_RETENTION_DEFAULT for other types).
 DEFAULT_FEED_RETENTION = {
     "reminder": 30,
@@ -178,6 +188,24 @@ class EngagementSettings:
 
 
 engagement_settings = EngagementSettings()
+
+
+def reserved_event_types() -> frozenset[str]:
+    """Codes the package records itself from signals; clients may not send them
+    (unless ``ALLOW_CLIENT_RESERVED_EVENTS``). Follows ``JOIN_EVENT`` / ``LEAVE_EVENT``."""
+    return frozenset(
+        {
+            engagement_settings.JOIN_EVENT,
+            engagement_settings.LEAVE_EVENT,
+            MILESTONE_EVENT,
+            SIGNUP_EVENT,
+            LOGIN_EVENT,
+            LOGOUT_EVENT,
+            TARGET_CREATED_EVENT,
+            TARGET_STARTED_EVENT,
+            TARGET_UPDATED_EVENT,
+        }
+    )
 
 
 def reload_engagement_settings(*, setting: str, **kwargs: Any) -> None:

@@ -27,35 +27,19 @@ from django.db import models, transaction
 from django.db.models import Count
 from django.db.models.signals import m2m_changed, post_save, pre_save
 
-from .conf import engagement_settings
+from .conf import (
+    LOGIN_EVENT,
+    LOGOUT_EVENT,
+    MILESTONE_EVENT,
+    SIGNUP_EVENT,
+    TARGET_CREATED_EVENT,
+    TARGET_UPDATED_EVENT,
+    engagement_settings,
+)
 from .models import get_target_model, resolve_lookup
 from .services.events import record_event, record_events, store_events
-from .services.feed import MILESTONE_EVENT, TARGET_CREATED_EVENT, TARGET_STARTED_EVENT
 from .services.realtime import publish_users
 from .signals import feed_items_created, feed_items_read, milestone_reached
-
-LOGIN_EVENT = "user_logged_in"
-LOGOUT_EVENT = "user_logged_out"
-SIGNUP_EVENT = "user_signed_up"
-TARGET_UPDATED_EVENT = "target_updated"
-
-
-def reserved_event_types() -> frozenset[str]:
-    """Codes the package records itself from signals; clients may not send them."""
-    return frozenset(
-        {
-            engagement_settings.JOIN_EVENT,
-            engagement_settings.LEAVE_EVENT,
-            MILESTONE_EVENT,
-            SIGNUP_EVENT,
-            LOGIN_EVENT,
-            LOGOUT_EVENT,
-            TARGET_CREATED_EVENT,
-            TARGET_STARTED_EVENT,
-            TARGET_UPDATED_EVENT,
-        }
-    )
-
 
 # Instance attributes carrying state from a pre_* signal to its post_* twin.
 SNAPSHOT_ATTR = "_django_engagement_snapshot"

@@ -304,9 +304,9 @@ def test_csv_export_action_streams_the_selected_events(quiet, superuser_client, 
     assert rows == [
         ["id", "created_at", "event_type", "user_id", "anonymous_id", "source", "ip_address",
          "payload"],
-        [str(second.uuid), local_noon(0).isoformat(), "login", "",
+        [str(second.uuid), f"{local_noon(0):%Y-%m-%dT%H:%M:%S}Z", "login", "",
          "anon-9", "server", "", "{}"],
-        [str(first.uuid), local_noon(1).isoformat(), "page_view",
+        [str(first.uuid), f"{local_noon(1):%Y-%m-%dT%H:%M:%S}Z", "page_view",
          str(user.pk), "", "web", "10.0.0.0", '{"a":"é","b":1}'],
     ]  # fmt: skip
 

@@ -4,14 +4,16 @@ one JSON type for target ids, DST-safe day cuts, bounded query counts, READ_DATA
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils.connection import ConnectionDoesNotExist
+from rest_framework.fields import DateTimeField
 
 from django_engagement.models import EventAggregateDaily, EventDayTotal, get_event_model
 from django_engagement.services import aggregation, analytics
@@ -170,6 +172,48 @@ def test_one_timestamp_format(settings):
 
     assert analytics.iso_timestamp(moment) == "2026-07-01T12:00:00+02:00"
     assert analytics.iso_timestamp(None) is None
+    settings.TIME_ZONE = "UTC"
+    assert analytics.iso_timestamp(moment) == "2026-07-01T10:00:00Z"
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Europe/Berlin", "America/St_Johns"])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 7, 1, 10, tzinfo=UTC),
+        datetime(2026, 1, 1, 23, 59, 59, 120000, tzinfo=UTC),
+        datetime(2026, 3, 29, 0, 30, 0, 5, tzinfo=UTC),
+    ],
+)
+def test_the_timestamp_format_is_drfs(settings, time_zone, moment):
+    """Reports, the dashboard and engagement_report write timestamps as DRF renders them:
+    ``Z`` for UTC, the zone's offset otherwise, microseconds only when there are any."""
+    settings.TIME_ZONE = time_zone
+    assert analytics.iso_timestamp(moment) == DateTimeField().to_representation(moment)
+
+
+def test_the_timestamp_format_without_time_zones(settings):
+    settings.USE_TZ = False
+    naive = datetime(2026, 7, 1, 10, 0, 0, 250)
+    assert analytics.iso_timestamp(naive) == "2026-07-01T10:00:00.000250"
+    assert analytics.iso_timestamp(naive) == DateTimeField().to_representation(naive)
+
+
+def test_a_stored_target_id_as_json(week):
+    """One formatter of stored target ids: the pk's JSON type, whatever names the target."""
+    course = week["course"]
+    content_type = ContentType.objects.get_for_model(course)
+
+    assert analytics.target_json_id(content_type, str(course.pk)) == course.pk
+    assert analytics.target_json_id(type(course), str(course.pk)) == course.pk
+    assert analytics.target_json_id(type(week["campaign"]), str(week["campaign"].pk)) == str(
+        week["campaign"].pk
+    )
+    assert analytics.target_json_id(content_type, "not-a-number") == "not-a-number"
+    assert analytics.target_json_id(None, "17") == "17"
+    assert analytics.target_json_id(content_type, "") is None
+    assert analytics.target_json_id(None, None) is None
+    assert analytics.pk_json(5) == 5
 
 
 def test_dst_days_are_cut_at_local_midnight(settings, user):

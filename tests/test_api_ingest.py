@@ -617,3 +617,57 @@ def test_event_ids_are_uuids(api_client):
     response = post(api_client, {"events": [{"event_type": "a"}] * 3})
 
     assert len({uuid.UUID(event_id) for event_id in response.json()["event_ids"]}) == 3
+
+
+def test_header_key_leaves_room_for_the_longest_index_suffix(api_client, engagement_settings):
+    """With a batch size whose last index needs more than 8 characters (``:999999999``),
+    the header's limit shrinks with it: a 400, not a key too long for its column."""
+    engagement_settings.update(MAX_BATCH_SIZE=10**9)
+    limit = get_event_model()._meta.get_field("idempotency_key").max_length - 10
+    body = {"events": [{"event_type": "a"}]}
+    anon = {"HTTP_X_CLIENT_ANON_ID": "anon-1"}
+
+    too_long = post(api_client, body, HTTP_IDEMPOTENCY_KEY="k" * (limit + 1), **anon)
+    fits = post(api_client, body, HTTP_IDEMPOTENCY_KEY="k" * limit, **anon)
+
+    assert (too_long.status_code, too_long.json()) == (
+        400,
+        {"Idempotency-Key": [f"Ensure this header has no more than {limit} characters."]},
+    )
+    assert fits.status_code == 201
+    assert events().get().idempotency_key == "k" * limit + ":0"
+
+
+def test_each_rule_runs_once_per_ingested_event(api_client, monkeypatch):
+    """The serializers validate; the service stores what they validated without checking
+    the same payload again (``store_validated_events``), so a payload is walked and
+    measured once per event."""
+    from django_engagement import validators
+    from django_engagement.services import events as service
+
+    calls = {"size": 0, "json": 0, "spec": 0}
+
+    def counting(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    size = counting("size", validators.validate_payload_size)
+    storable = counting("json", validators.validate_storable_json)
+    monkeypatch.setattr(validators, "validate_payload_size", size)
+    monkeypatch.setattr(service, "validate_payload_size", size)
+    monkeypatch.setattr(validators, "validate_storable_json", storable)
+    monkeypatch.setattr(service, "validate_storable_json", storable)
+    monkeypatch.setattr(
+        service, "validate_event_spec", counting("spec", service.validate_event_spec)
+    )
+    body = {"events": [{"event_type": "page_view", "payload": {"n": n}} for n in range(3)]}
+
+    assert post(api_client, body).status_code == 201
+    assert calls == {"size": 3, "json": 3, "spec": 0}
+    assert events().count() == 3
+
+    service.record_events([{"event_type": "page_view", "data": {"n": 9}}])
+    assert calls == {"size": 4, "json": 4, "spec": 1}

@@ -234,7 +234,7 @@ def test_export_streams_csv_with_the_seed_columns(
     booking = events[5]
     assert rows[3] == [
         str(booking.uuid),
-        "2026-01-04T13:00:00+00:00",
+        "2026-01-04T13:00:00Z",
         "booking_created",
         str(user.pk),
         "",
@@ -255,8 +255,8 @@ def test_export_filters_by_event_type_and_limit(admin_client_api, events):
         response["Content-Disposition"] == 'attachment; filename="events-all-booking_created.csv"'
     )
     assert [row[1] for row in rows[1:]] == [
-        "2026-01-04T14:00:00+00:00",
-        "2026-01-04T13:00:00+00:00",
+        "2026-01-04T14:00:00Z",
+        "2026-01-04T13:00:00Z",
     ]
 
 

@@ -227,13 +227,13 @@ def test_timeline_lists_user_events_in_order(data):
     timeline = build_engagement_report(START, END)["user_activity_timeline"]
     assert len(timeline) == 12  # 13 events in the period, one anonymous
     assert [(row["timestamp"], row["event_type"]) for row in timeline[:2]] == [
-        ("2024-03-02T10:00:00+00:00", JOIN),
-        ("2024-03-03T12:00:00+00:00", JOIN),
+        ("2024-03-02T10:00:00Z", JOIN),
+        ("2024-03-03T12:00:00Z", JOIN),
     ]
     event = get_event_model()._default_manager.get(event_type=JOIN, created_at=at(2, 10))
     assert timeline[0] == {
         "user_id": data["bob"].pk,
-        "timestamp": "2024-03-02T10:00:00+00:00",
+        "timestamp": "2024-03-02T10:00:00Z",
         "date": "2024-03-02",
         "event_type": JOIN,
         "source": "server",
@@ -241,7 +241,7 @@ def test_timeline_lists_user_events_in_order(data):
         "target_id": str(C1),
         "event_id": str(event.uuid),
     }
-    assert timeline[-1]["timestamp"] == "2024-03-14T23:59:59+00:00"
+    assert timeline[-1]["timestamp"] == "2024-03-14T23:59:59Z"
     page_view = next(row for row in timeline if row["event_type"] == "page_view")
     assert (page_view["target_type"], page_view["target_id"]) == (None, None)
 
@@ -253,49 +253,49 @@ def test_participation_from_join_leave_history(data):
         {
             "user_id": u["alice"],
             "campaign_id": str(C1),
-            "joined_at": "2024-02-25T12:00:00+00:00",
+            "joined_at": "2024-02-25T12:00:00Z",
             "left_at": None,
             "status": "active",
         },
         {
             "user_id": u["bob"],
             "campaign_id": str(C1),
-            "joined_at": "2024-03-02T10:00:00+00:00",
+            "joined_at": "2024-03-02T10:00:00Z",
             "left_at": None,
             "status": "active",
         },
         {
             "user_id": u["bob"],
             "campaign_id": str(C3),
-            "joined_at": "2024-03-07T12:00:00+00:00",
+            "joined_at": "2024-03-07T12:00:00Z",
             "left_at": None,
             "status": "active",
         },
         {
             "user_id": u["carol"],
             "campaign_id": str(C1),
-            "joined_at": "2024-03-03T12:00:00+00:00",
-            "left_at": "2024-03-06T09:00:00+00:00",
+            "joined_at": "2024-03-03T12:00:00Z",
+            "left_at": "2024-03-06T09:00:00Z",
             "status": "left",
         },
         {
             "user_id": u["carol"],
             "campaign_id": str(C2),
-            "joined_at": "2024-03-06T10:00:00+00:00",
+            "joined_at": "2024-03-06T10:00:00Z",
             "left_at": None,
             "status": "active",
         },
         {
             "user_id": u["dave"],
             "campaign_id": str(C2),
-            "joined_at": "2024-03-14T23:59:59+00:00",
+            "joined_at": "2024-03-14T23:59:59Z",
             "left_at": None,
             "status": "active",
         },
         {
             "user_id": u["erin"],
             "campaign_id": str(C1),
-            "joined_at": "2024-03-14T23:59:30+00:00",
+            "joined_at": "2024-03-14T23:59:30Z",
             "left_at": None,
             "status": "active",
         },
@@ -309,8 +309,8 @@ def test_participation_of_a_pair_that_left_in_the_period_after_joining_before(da
     assert rows[0] == {
         "user_id": alice.pk,
         "campaign_id": str(C1),
-        "joined_at": "2024-02-25T12:00:00+00:00",
-        "left_at": "2024-03-03T12:00:00+00:00",
+        "joined_at": "2024-02-25T12:00:00Z",
+        "left_at": "2024-03-03T12:00:00Z",
         "status": "left",
     }
 
@@ -550,7 +550,7 @@ def test_csv_files_headers_and_type_columns(data, tmp_path):
     assert len(timeline) == 13
     assert read("user_campaign_participation.csv")[:2] == [
         ["user_id", "campaign_id", "joined_at", "left_at", "status"],
-        [str(data["alice"].pk), str(C1), "2024-02-25T12:00:00+00:00", "", "active"],
+        [str(data["alice"].pk), str(C1), "2024-02-25T12:00:00Z", "", "active"],
     ]
     assert read("retention_cohorts.csv")[:2] == [
         ["cohort_week", "cohort_size", "active_users", "retention_rate", "avg_activities"],

@@ -14,7 +14,7 @@ from rest_framework.fields import DateTimeField
 from django_engagement import feed_summary, notify, record_event, record_events
 from django_engagement.api.serializers import serialize_feed_item
 from django_engagement.models import get_feed_model
-from django_engagement.services.analytics import json_timestamp
+from django_engagement.services.analytics import iso_timestamp
 from django_engagement.services.feed import FeedRule, fan_out, mark_read, participants_queryset
 from django_engagement.signals import feed_items_created, feed_items_read
 from tests.helpers import feed, make_users
@@ -304,14 +304,14 @@ def test_serialize_feed_item_shape(user, campaign, django_assert_num_queries):
     assert (data[2]["is_read"], data[2]["read_at"]) == (True, "2024-01-15T10:30:00Z")
 
 
-def test_json_timestamp_is_the_api_form(settings):
+def test_iso_timestamp_is_the_api_form(settings):
     """privacy exports use it; the API's DRF field and it agree on every time zone."""
     moment = datetime(2024, 1, 15, 10, 30, 5, tzinfo=UTC)
-    assert json_timestamp(None) is None
-    assert json_timestamp(moment) == "2024-01-15T10:30:05Z"
+    assert iso_timestamp(None) is None
+    assert iso_timestamp(moment) == "2024-01-15T10:30:05Z"
     settings.TIME_ZONE = "Europe/Athens"
-    assert json_timestamp(moment) == "2024-01-15T12:30:05+02:00"
-    assert json_timestamp(moment) == DateTimeField().to_representation(moment)
+    assert iso_timestamp(moment) == "2024-01-15T12:30:05+02:00"
+    assert iso_timestamp(moment) == DateTimeField().to_representation(moment)
 
 
 # -- feed_summary ----------------------------------------------------------------------

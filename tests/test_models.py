@@ -194,3 +194,52 @@ def test_swapped_models_migrate(tmp_path):
     assert "django_engagement_event'" not in tables
     assert "django_engagement_activityfeeditem" not in tables
     assert "django_engagement_eventaggregatedaily" in tables
+
+
+# django-model-utils timestamps of the preference and outbox models
+
+
+def test_preference_updated_at_is_the_time_of_each_row_and_save(user):
+    """Two rows created at two times keep two times (model-utils' AutoLastModifiedField
+    would give both the first one: jazzband/django-model-utils#520)."""
+    from datetime import UTC, datetime
+    from unittest import mock
+
+    from django_engagement.models import NotificationPreference
+
+    times = [datetime(2026, 1, 4, 10, tzinfo=UTC), datetime(2026, 1, 5, 11, tzinfo=UTC)]
+    rows = []
+    for moment, activity_type in zip(times, ["reminder", "milestone"], strict=True):
+        with mock.patch("django.utils.timezone.now", return_value=moment):
+            rows.append(
+                NotificationPreference.objects.create(user=user, activity_type=activity_type)
+            )
+    saved_at = datetime(2026, 1, 6, 12, tzinfo=UTC)
+    with mock.patch("django.utils.timezone.now", return_value=saved_at):
+        rows[0].email = "daily"
+        rows[0].save()
+
+    stored = dict(NotificationPreference.objects.values_list("activity_type", "updated_at"))
+    assert stored == {"reminder": saved_at, "milestone": times[1]}
+
+
+def test_outbox_and_mute_created_at_is_set_once_and_not_editable(user, campaign):
+    from datetime import UTC, datetime
+
+    from django.forms import modelform_factory
+    from django.utils import timezone
+    from model_utils.fields import AutoCreatedField
+
+    from django_engagement.models import FeedEmail, PendingFanOut, TargetMute
+
+    before = timezone.now()
+    mute = TargetMute.objects.create(user=user, target=campaign)
+    created_at = mute.created_at
+    mute.until = datetime(2026, 2, 1, tzinfo=UTC)
+    mute.save()
+
+    assert before <= created_at <= timezone.now()
+    assert TargetMute.objects.values_list("created_at", flat=True).get() == created_at
+    for model in (FeedEmail, PendingFanOut, TargetMute):
+        assert type(model._meta.get_field("created_at")) is AutoCreatedField
+    assert "created_at" not in modelform_factory(TargetMute, exclude=[])().fields

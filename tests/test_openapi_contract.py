@@ -18,7 +18,7 @@ from django.urls import reverse
 from rest_framework.authentication import BasicAuthentication
 
 from django_engagement.api.reports import ReportView
-from django_engagement.api.serializers import reserved_event_types
+from django_engagement.conf import reserved_event_types
 from tests.helpers import post_raw
 from tests.test_openapi import PREFIX, assert_matches, operation
 

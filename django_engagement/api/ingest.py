@@ -10,8 +10,10 @@ Bulk (all or nothing, at most ``MAX_BATCH_SIZE``)::
     POST events/  {"events": [{"event_type": "page_view"}, ...]}
     201 {"events_created": 2, "event_ids": ["...", "..."]}
 
-The view validates and hands the events to ``store_events`` (one bulk
-INSERT), so a request costs the same number of queries whatever its size.
+The serializers validate each field (the rules of ``validate_event_spec``, with the
+event model's column limits) and the view hands the events to
+``store_validated_events``, which does not validate them again (one bulk INSERT), so
+a request costs the same number of queries whatever its size.
 Idempotency keys are scoped per client: the signed-in user, else the
 ``anonymous_id``; an anonymous client without one cannot send keys (400).
 """
@@ -30,7 +32,8 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from ..conf import engagement_settings
-from ..services.events import column_limit, request_context, store_events, utf8_header
+from ..models import column_limit
+from ..services.events import request_context, store_validated_events, utf8_header
 from ..validators import unstorable_text_reason
 from .parsers import JSONBodyMixin, max_request_bytes
 from .permissions import ingest_permissions
@@ -159,9 +162,9 @@ class EventIngestView(JSONBodyMixin, APIView):
             )
         anonymous_id = _header(request, ANON_ID_HEADER, column_limit("anonymous_id"))
         key_limit = column_limit("idempotency_key")
-        header_key = _header(
-            request, IDEMPOTENCY_HEADER, key_limit - KEY_SUFFIX_ROOM if bulk else key_limit
-        )
+        if bulk:  # room for the longest ``:<index>`` suffix, whatever MAX_BATCH_SIZE is
+            key_limit -= max(KEY_SUFFIX_ROOM, len(f":{engagement_settings.MAX_BATCH_SIZE - 1}"))
+        header_key = _header(request, IDEMPOTENCY_HEADER, key_limit)
         items = serializer.validated_data["events"] if bulk else [serializer.validated_data]
         events = [
             self.event_kwargs(
@@ -174,7 +177,7 @@ class EventIngestView(JSONBodyMixin, APIView):
         context = request_context(request)
         if context["user"] is None:
             self.require_identity_for_keys(events, bulk=bulk)
-        stored = store_events([{**event, **context} for event in events])
+        stored = store_validated_events([{**event, **context} for event in events])
         ids = [str(event.uuid) for event, _ in stored]
         body = {"events_created": len(ids), "event_ids": ids} if bulk else {"event_id": ids[0]}
         replayed = not any(created for _, created in stored)

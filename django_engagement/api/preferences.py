@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..models import EmailFrequency
-from ..services.analytics import stored_pk_json
+from ..services.analytics import target_json_id
 from ..services.preferences import Mute, get_preferences, set_preferences
 from .parsers import JSONBodyMixin
 from .schema import error_responses, extend_schema, extend_schema_field
@@ -93,7 +93,7 @@ def _document(preferences: dict[str, Any]) -> dict[str, Any]:
         "muted_targets": [
             {
                 "target_type": f"{mute.content_type.app_label}.{mute.content_type.model}",
-                "target_id": stored_pk_json(mute.content_type.model_class(), mute.object_id),
+                "target_id": target_json_id(mute.content_type, mute.object_id),
                 "until": serializers.DateTimeField().to_representation(mute.until)
                 if mute.until
                 else None,

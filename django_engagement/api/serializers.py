@@ -22,11 +22,9 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .. import validators
-from ..conf import engagement_settings
-from ..models import AbstractActivityFeedItem
-from ..receivers import reserved_event_types
-from ..services.analytics import stored_target_id
-from ..services.events import column_limit
+from ..conf import engagement_settings, reserved_event_types
+from ..models import AbstractActivityFeedItem, column_limit
+from ..services.analytics import target_json_id, target_type
 from .schema import extend_schema_field
 
 #: Deepest nesting accepted in an event payload; real payloads are flat.
@@ -306,8 +304,8 @@ def serialize_feed_item(item: AbstractActivityFeedItem) -> dict[str, Any]:
         "created_at": timestamp.to_representation(item.created_at),
         "age_display": item.age_display,
         "data": item.data,
-        "target_type": (f"{content_type.app_label}.{content_type.model}" if content_type else None),
-        "target_id": stored_target_id(content_type, item.target_object_id),
+        "target_type": target_type(content_type) if content_type else None,
+        "target_id": target_json_id(content_type, item.target_object_id),
     }
 
 

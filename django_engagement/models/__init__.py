@@ -28,6 +28,7 @@ __all__ = [
     "NotificationPreference",
     "PendingFanOut",
     "TargetMute",
+    "column_limit",
     "column_of",
     "get_event_model",
     "get_feed_model",
@@ -95,3 +96,15 @@ def column_of(model: type[models.Model], name: str | None = None) -> str:
     if not isinstance(column, str):
         raise FieldDoesNotExist(f"{model.__name__}.{name or 'pk'} has no column.")
     return column
+
+
+def column_limit(name: str) -> int:
+    """``max_length`` of the active event model's text column ``name``: limits come from the model.
+
+    A swapped event model with wider (or narrower) columns moves every check with it:
+    the API's field limits, the services' length checks and the user-agent cut.
+    """
+    limit = get_event_model()._meta.get_field(name).max_length  # type: ignore[union-attr]  # a CharField
+    if limit is None:
+        raise ImproperlyConfigured(f"The event model's {name!r} field has no max_length.")
+    return limit

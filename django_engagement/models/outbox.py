@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from model_utils.fields import AutoCreatedField
 
 from ..conf import engagement_settings
 
@@ -27,7 +27,8 @@ class PendingFanOut(models.Model):
         on_delete=models.CASCADE,
         related_name="+",
     )
-    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    # django-model-utils: set on creation, not editable.
+    created_at = AutoCreatedField(_("created at"), db_index=True)
 
     class Meta:
         verbose_name = _("pending feed fan-out")

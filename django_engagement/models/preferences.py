@@ -1,15 +1,17 @@
 """What each user wants to be told about, and the email outbox of the feed.
 
 Not swappable: they point at ``AUTH_USER_MODEL`` and at the active feed model,
-so a host that swapped the feed model needs no migration of its own.
+so a host that swapped the feed model needs no migration of its own. Creation
+times are django-model-utils' ``AutoCreatedField`` (set once, on creation, not
+editable in forms).
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from model_utils.fields import AutoCreatedField
 
 from ..conf import engagement_settings
 from .base import TargetMixin
@@ -50,6 +52,9 @@ class NotificationPreference(models.Model):
     email = models.CharField(
         _("email"), max_length=16, choices=EmailFrequency.choices, default=EmailFrequency.NEVER
     )
+    # Django's auto_now, not model-utils' AutoLastModifiedField: on a model without an
+    # AutoCreatedField that field stamps every new row with one cached time
+    # (jazzband/django-model-utils#520).
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -75,7 +80,7 @@ class TargetMute(TargetMixin):
         related_name="+",
     )
     until = models.DateTimeField(_("muted until"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_at = AutoCreatedField(_("created at"))
 
     class Meta:
         verbose_name = _("muted target")
@@ -114,7 +119,7 @@ class FeedEmail(models.Model):
         related_name="+",
     )
     frequency = models.CharField(_("frequency"), max_length=16, choices=EmailFrequency.choices)
-    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_at = AutoCreatedField(_("created at"))
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 

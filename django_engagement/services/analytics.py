@@ -46,6 +46,7 @@ __all__ = [
     "daily_type_counts",
     "events",
     "iso_timestamp",
+    "pk_json",
     "ranked",
     "read_database",
     "target_json_id",
@@ -138,38 +139,24 @@ def pk_json(value: Any) -> Any:
     return value if isinstance(value, int) else str(value)
 
 
-def stored_pk_json(model: type[models.Model], object_id: str) -> Any:
-    """A generic ``target_object_id`` (stored as text) back to ``model``'s key, as JSON."""
-    try:
-        return pk_json(model._meta.pk.to_python(object_id))
-    except ValidationError:
-        return object_id
-
-
-def stored_target_id(content_type: ContentType | None, object_id: str) -> Any:
-    """A stored generic target id as JSON: int for int pks, string otherwise, None for none."""
-    model = content_type.model_class() if content_type else None
-    if model is None or not object_id:
-        return object_id or None
-    return stored_pk_json(model, object_id)
-
-
-def json_timestamp(value: datetime | None) -> str | None:
-    """ISO 8601 in the current time zone, ``Z`` for UTC: the API's timestamp form, without DRF."""
-    if value is None:
-        return None
-    text = (timezone.localtime(value) if timezone.is_aware(value) else value).isoformat()
-    return f"{text[:-6]}Z" if text.endswith("+00:00") else text
-
-
 def iso_timestamp(moment: datetime | None) -> str | None:
-    """The package's one timestamp format: ISO 8601 in ``TIME_ZONE`` with its offset,
-    the zone days are cut in (naive when ``USE_TZ`` is off)."""
+    """The package's one timestamp format, the way DRF renders a ``DateTimeField``.
+
+    ISO 8601 in the current time zone (``TIME_ZONE`` unless the host activated
+    another), ``Z`` for UTC, microseconds only when there are any; naive when
+    ``USE_TZ`` is off. The same text as the API's other timestamps, without DRF.
+    """
     if moment is None:
         return None
     if settings.USE_TZ:
-        moment = moment.astimezone(timezone.get_default_timezone())
-    return moment.isoformat()
+        if timezone.is_aware(moment):
+            moment = timezone.localtime(moment)
+        else:
+            moment = timezone.make_aware(moment)
+    elif timezone.is_aware(moment):
+        moment = timezone.make_naive(moment, UTC)
+    text = moment.isoformat()
+    return f"{text[:-6]}Z" if text.endswith("+00:00") else text
 
 
 def ranked(counts: dict[K, int] | Iterable[tuple[K, int]]) -> list[tuple[K, int]]:
@@ -186,12 +173,22 @@ def target_type(content_type: ContentType) -> str:
     return f"{content_type.app_label}.{content_type.model}"
 
 
-def target_json_id(model: type | None, object_id: str) -> Any:
-    """A stored ``target_object_id`` (text) as JSON of the target pk's type: int for int
-    keys, string for UUIDs and text keys (and for ids of an uninstalled model)."""
+def target_json_id(target: type[models.Model] | ContentType | None, object_id: str | None) -> Any:
+    """A stored ``target_object_id`` (text) as JSON of the target pk's type.
+
+    ``target`` is the target's model or its content type. Int keys become numbers,
+    UUID and text keys strings; an id of an uninstalled model (or one its key cannot
+    parse) stays the stored text, and no id is None.
+    """
+    if not object_id:
+        return None
+    model = target.model_class() if isinstance(target, ContentType) else target
     if model is None:
         return object_id
-    return stored_pk_json(model, object_id)
+    try:
+        return pk_json(model._meta.pk.to_python(object_id))
+    except ValidationError:
+        return object_id
 
 
 def target_names(content_type: ContentType, object_ids: list[str]) -> dict[str, str]:
@@ -379,7 +376,7 @@ def top_targets(window: DateWindow, limit: int) -> list[dict[str, Any]]:
         result.append(
             {
                 "target_type": target_type(content_type),
-                "target_id": target_json_id(content_type.model_class(), row["target_object_id"]),
+                "target_id": target_json_id(content_type, row["target_object_id"]),
                 "name": names.get((content_type.pk, row["target_object_id"])),
                 "count": row["count"],
             }

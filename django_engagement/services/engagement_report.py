@@ -347,9 +347,7 @@ class _Report:
                 "event_type": event_type,
                 "source": source,
                 "target_type": f"{app_label}.{model}" if app_label else None,
-                "target_id": analytics.target_json_id(target_model, target_id)
-                if target_id
-                else None,
+                "target_id": analytics.target_json_id(target_model, target_id),
                 "event_id": str(uuid),
             }
 

@@ -7,7 +7,9 @@ Usage::
     record_event("page_view", user=request.user, data={"page": "home"}, request=request)
     record_events([{"event_type": "page_view", "anonymous_id": "anon-1"}, ...])
 
-Every event is validated first, then stored with set-based inserts; a repeated
+Every event is validated first (``validate_event_spec``, once: the ingestion API, whose
+serializers run the same rules per field, hands its items to ``store_validated_events``),
+then stored with set-based inserts; a repeated
 ``idempotency_key`` stores nothing and returns the original event (the partial
 unique constraints decide, so concurrent retries are safe too). Keys are scoped
 per client: the event's user, else its ``anonymous_id``, else the server's scope
@@ -26,13 +28,13 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import engagement_settings
-from ..models import AbstractEvent, get_event_model
+from ..models import AbstractEvent, column_limit, get_event_model
 from ..signals import event_recorded
 from ..validators import (
     validate_event_type,
@@ -61,18 +63,6 @@ EVENT_KEYS = frozenset(
         "fan_out",
     }
 )
-
-
-def column_limit(name: str) -> int:
-    """``max_length`` of the active event model's text column ``name``: limits come from the model.
-
-    A swapped event model with wider (or narrower) columns moves every check with it:
-    the API's field limits, the services' length checks and the user-agent cut.
-    """
-    limit = get_event_model()._meta.get_field(name).max_length  # type: ignore[union-attr]  # a CharField
-    if limit is None:
-        raise ImproperlyConfigured(f"The event model's {name!r} field has no max_length.")
-    return limit
 
 
 def anonymize_ip(ip: str) -> str:
@@ -131,39 +121,45 @@ def _check_length(name: str, value: str | None) -> None:
         raise ValidationError(f"{name} is {len(value)} characters long; the limit is {limit}.")
 
 
-def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEvent:
-    """Validate one event spec and return an unsaved event; raises ValidationError."""
+def validate_event_spec(spec: dict[str, Any]) -> None:
+    """Every rule of one ``record_events`` item; raises ``ValidationError`` naming the problem.
+
+    Keys, event type and source (``validators``), ``data`` (an object of storable JSON
+    within ``MAX_EVENT_SIZE``), text lengths (the event model's columns) and text
+    PostgreSQL cannot store. The timestamp is checked when the event is built.
+    """
     unknown = set(spec) - EVENT_KEYS
     if unknown:
         raise ValidationError(f"Unknown event keys: {', '.join(sorted(unknown))}.")
-    event_type: Any = spec.get("event_type")  # a str once validate_event_type passes
-    source = spec.get("source") or AbstractEvent.Source.SERVER
+    validate_event_type(spec.get("event_type"))
+    validate_source(spec.get("source") or AbstractEvent.Source.SERVER)
     data = spec.get("data")
     data = {} if data is None else data
-    validate_event_type(event_type)
-    validate_source(source)
     if not isinstance(data, dict):
         raise ValidationError("data must be a JSON object.")
     validate_storable_json(data, "data")
     validate_payload_size(data)
+    for name in ("anonymous_id", "title", "idempotency_key"):
+        _check_length(name, spec.get(name))
+    for name in ("anonymous_id", "title", "description", "idempotency_key"):
+        validate_storable_text(name, spec.get(name))
 
+
+def _build_event(Event: type[AbstractEvent], spec: dict[str, Any]) -> AbstractEvent:
+    """An unsaved event of a spec that passed ``validate_event_spec``.
+
+    Normalises only: defaults, the timestamp to an aware UTC datetime (``ValidationError``
+    when it has no UTC equivalent), ``CAPTURE_IP`` / ``ANONYMIZE_IP``, the user agent cut
+    to its column.
+    """
+    event_type = spec["event_type"]
+    source = spec.get("source") or AbstractEvent.Source.SERVER
+    data = spec.get("data")
+    data = {} if data is None else data
     anonymous_id = spec.get("anonymous_id") or ""
     title = spec.get("title") or ""
     description = spec.get("description") or ""
     idempotency_key = spec.get("idempotency_key") or None
-    for name, value in (
-        ("anonymous_id", anonymous_id),
-        ("title", title),
-        ("idempotency_key", idempotency_key),
-    ):
-        _check_length(name, value)
-    for name, value in (
-        ("anonymous_id", anonymous_id),
-        ("title", title),
-        ("description", description),
-        ("idempotency_key", idempotency_key),
-    ):
-        validate_storable_text(name, value)
 
     timestamp = spec.get("timestamp")
     if timestamp is None:
@@ -321,18 +317,41 @@ def _record(built: Sequence[AbstractEvent]) -> list[tuple[AbstractEvent, bool]]:
     return results
 
 
-def store_events(events: Iterable[dict[str, Any]]) -> list[tuple[AbstractEvent, bool]]:
-    """``record_events`` that also says, per event, whether it is new (False: a replayed key)."""
-    if not engagement_settings.ENABLED:
-        return []
+def _built(events: Iterable[dict[str, Any]], *, validate: bool) -> list[AbstractEvent]:
+    """Unsaved events of ``events``; a ``ValidationError`` names its item (``events[<index>]``)."""
     Event = get_event_model()
     built = []
     for index, spec in enumerate(events):
         try:
+            if validate:
+                validate_event_spec(spec)
             built.append(_build_event(Event, spec))
         except ValidationError as exc:
             message = f"events[{index}]: {'; '.join(exc.messages)}"
             raise type(exc)(message, code=getattr(exc, "code", None)) from exc
+    return built
+
+
+def store_events(events: Iterable[dict[str, Any]]) -> list[tuple[AbstractEvent, bool]]:
+    """``record_events`` that also says, per event, whether it is new (False: a replayed key)."""
+    if not engagement_settings.ENABLED:
+        return []
+    built = _built(events, validate=True)
+    return _record(built) if built else []
+
+
+def store_validated_events(events: Iterable[dict[str, Any]]) -> list[tuple[AbstractEvent, bool]]:
+    """``store_events`` for items a face has already validated: internal to the package.
+
+    The ingestion API's serializers (``api/serializers.py``) run the rules of
+    ``validate_event_spec`` per field, with the same ``validators`` and the same column
+    limits, to name the field in a 400; this entry point skips running them a second
+    time and only normalises (see ``_build_event``). Items must hold only the keys
+    of ``EVENT_KEYS`` and ``data`` must be a dict. Everything else calls ``store_events``.
+    """
+    if not engagement_settings.ENABLED:
+        return []
+    built = _built(events, validate=False)
     return _record(built) if built else []
 
 
@@ -391,5 +410,6 @@ def record_event(
             spec["user"] = context["user"]
         spec["ip_address"] = context["ip_address"]
         spec["user_agent"] = context["user_agent"]
+    validate_event_spec(spec)
     [(event, _)] = _record([_build_event(get_event_model(), spec)])
     return event

@@ -36,7 +36,7 @@ from django.db.models.constants import OnConflict
 from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
 
-from ..conf import engagement_settings
+from ..conf import MILESTONE_EVENT, TARGET_CREATED_EVENT, TARGET_STARTED_EVENT, engagement_settings
 from ..models import (
     AbstractActivityFeedItem,
     AbstractEvent,
@@ -55,10 +55,6 @@ logger = logging.getLogger(__name__)
 ACTOR = "actor"
 PARTICIPANTS = "participants"
 RECIPIENTS = (ACTOR, PARTICIPANTS)
-
-MILESTONE_EVENT = "milestone_reached"
-TARGET_CREATED_EVENT = "target_created"
-TARGET_STARTED_EVENT = "target_started"
 
 # Rows per multi-row INSERT and ids per ``pk IN (...)``: well under SQLite's
 # 32,766 bound parameters, and small enough to keep statements fast.

@@ -19,7 +19,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 from ..models import get_event_model, get_feed_model
-from .analytics import json_timestamp, stored_target_id
+from .analytics import iso_timestamp, target_json_id, target_type
 
 CHUNK_SIZE = 2000
 
@@ -58,13 +58,11 @@ def _rows(queryset: models.QuerySet, fields: tuple[str, ...]) -> Iterator[dict[s
         content_type_id = row.pop("target_content_type_id")
         content_type = ContentType.objects.get_for_id(content_type_id) if content_type_id else None
         object_id = row.pop("target_object_id")
-        row["target_type"] = (
-            f"{content_type.app_label}.{content_type.model}" if content_type else None
-        )
-        row["target_id"] = stored_target_id(content_type, object_id)
+        row["target_type"] = target_type(content_type) if content_type else None
+        row["target_id"] = target_json_id(content_type, object_id)
         for key in ("created_at", "received_at", "read_at"):
             if key in row:
-                row[key] = json_timestamp(row[key])
+                row[key] = iso_timestamp(row[key])
         yield row
 
 

@@ -97,7 +97,7 @@ def event_rows(events: QuerySet, *, limit: int | None = None) -> Iterator[tuple[
 
     Bounded memory: ``values_list`` tuples fetched ``EXPORT_CHUNK_SIZE`` at a time (a
     server-side cursor on PostgreSQL). ``id`` is the event's public UUID, ``created_at``
-    ``analytics.iso_timestamp`` (ISO 8601 in TIME_ZONE) and ``payload`` compact JSON
+    ``analytics.iso_timestamp`` (ISO 8601 as DRF renders it) and ``payload`` compact JSON
     with sorted keys.
     """
     rows = events.order_by("-created_at", "-pk").values_list(

@@ -24,7 +24,7 @@ from rest_framework.utils.json import strict_constant
 from rest_framework.views import APIView
 
 from ...conf import engagement_settings
-from ...services.events import column_limit
+from ...models import column_limit
 from ...services.sdk import MessageTooLarge, SdkBatch
 from ...validators import PayloadTooLarge
 
