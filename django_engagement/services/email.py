@@ -34,6 +34,7 @@ from django.utils import timezone
 from ..conf import engagement_settings
 from ..models import EmailFrequency, FeedEmail, Report, get_feed_model
 from ..signals import emails_requested
+from .analytics import ranked
 from .dashboard import build_dashboard
 from .preferences import queue_emails
 
@@ -281,8 +282,9 @@ def send_report_email(report: Report, recipients: Sequence[str], *, file_url: st
     context = {
         "report": report,
         "result": result,
-        # Pairs, not the dict: a template would read an event type named "items" as the key.
-        "events_by_type": list((result.get("events_by_type") or {}).items()),
+        # Ranked pairs: jsonb keeps no key order, and a template would read an event type
+        # named "items" as the dict's key.
+        "events_by_type": ranked(result.get("events_by_type") or {}),
         "file_url": file_url,
     }
     name = f"{report.report_type}-{report.period_start}-{report.period_end}.json"

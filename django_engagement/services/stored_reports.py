@@ -271,35 +271,37 @@ def generate_report(
         asynchronous = bool(engagement_settings.ASYNC_REPORTS)
     manager = Report._default_manager
     using = router.db_for_write(Report)
-    with transaction.atomic(using=using):
-        report, created = manager.get_or_create(
-            report_type=spec.report_type,
-            period_start=spec.period_start,
-            period_end=spec.period_end,
-            parameters_key=spec.parameters_key,
-            defaults={"title": spec.title, "parameters": spec.parameters, "created_by": created_by},
+    # get_or_create: a concurrent request for the same report meets the unique constraint
+    # and reads the row the other one created.
+    report, created = manager.get_or_create(
+        report_type=spec.report_type,
+        period_start=spec.period_start,
+        period_end=spec.period_end,
+        parameters_key=spec.parameters_key,
+        defaults={"title": spec.title, "parameters": spec.parameters, "created_by": created_by},
+    )
+    if not created:
+        rerun = report.status in (Report.STATUS.pending, Report.STATUS.failed) or (
+            force and report.status == Report.STATUS.done
         )
-        if not created:
-            rerun = report.status in (Report.STATUS.pending, Report.STATUS.failed) or (
-                force and report.status == Report.STATUS.done
-            )
-            if not rerun:
-                return Generated(report)
-            now = timezone.now()
-            reset = manager.filter(pk=report.pk, status=report.status).update(
-                status=Report.STATUS.pending,
-                status_changed=now,
-                modified=now,
-                error="",
-                created_by=created_by or report.created_by,
-            )
-            report.refresh_from_db()
-            if not reset:  # another process moved it on meanwhile
-                return Generated(report)
-        if asynchronous:
-            report_id = report.pk
-            transaction.on_commit(lambda: _hand_over(report_id), using=using)
-            return Generated(report, queued=True)
+        if not rerun:
+            return Generated(report)
+        now = timezone.now()
+        reset = manager.filter(pk=report.pk, status=report.status).update(
+            status=Report.STATUS.pending,
+            status_changed=now,
+            modified=now,
+            error="",
+            result=None,
+            created_by=created_by or report.created_by,
+        )
+        report.refresh_from_db()
+        if not reset:  # another process moved it on meanwhile
+            return Generated(report)
+    if asynchronous:
+        report_id = report.pk
+        transaction.on_commit(lambda: _hand_over(report_id), using=using)
+        return Generated(report, queued=True)
     return Generated(run_report(report.pk), ran=True)
 
 
@@ -347,8 +349,8 @@ def run_report(report_id: Any) -> Report:
             )
     except Exception as exc:
         logger.exception("Stored report %s (%s) failed.", report_id, report.title)
-        if saved:
-            _delete_file(saved)
+        for name in {saved, previous_file} - {""}:  # no file of a failed report is kept
+            _delete_file(name)
         now = timezone.now()
         message = " ".join(f"{type(exc).__name__}: {exc}".split())[:MAX_ERROR_LENGTH]
         manager.filter(pk=report_id).update(
@@ -415,10 +417,11 @@ def _engagement_report(report: Report) -> Built:
     storage, _ = report_storage()
     with tempfile.TemporaryDirectory(prefix="engagement-report-") as directory:
         paths = write_report_files(start, end, directory, fmt="json")
+        result = {"period": period_info(start, end), "files": [path.name for path in paths]}
         key = f"{FILE_PREFIX}/{report.report_type}-{start}-{end}-{report.pk}.zip"
-        with spooled_zip(paths) as archive:
+        with spooled_zip(paths) as archive:  # last: nothing after it can fail here
             name = storage.save(key, File(archive, name=key))
-    return {"period": period_info(start, end), "files": [path.name for path in paths]}, name
+    return result, name
 
 
 BUILDERS: dict[str, Callable[[Report], Built]] = {
