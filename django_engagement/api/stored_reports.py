@@ -39,13 +39,19 @@ from .serializers import StrictFieldsMixin, UserField
 
 
 class StoredReportSerializer(serializers.ModelSerializer):
-    """A stored report as the API shows it; ``result`` only in the detail view."""
+    """A stored report: what it covers, its status (pending, running, done, failed) with
+    the error of a failed one, and its result once done."""
 
     url = serializers.SerializerMethodField(help_text=_("This report's URL."))
     file_url = serializers.SerializerMethodField(
         help_text=_("URL of the report's file in REPORT_STORAGE, or null.")
     )
-    created_by = serializers.PrimaryKeyRelatedField(read_only=True)
+    parameters = serializers.DictField(
+        read_only=True, help_text=_('What else the report is about, e.g. {"user_id": 7}.')
+    )
+    created_by = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text=_("Who asked for it (null: a command or task).")
+    )
     result = serializers.JSONField(
         read_only=True, allow_null=True, help_text=_("The report's numbers; null until done.")
     )
@@ -80,14 +86,16 @@ class StoredReportSerializer(serializers.ModelSerializer):
         return report_file_url(report)
 
 
-class StoredReportListSerializer(StoredReportSerializer):
+class StoredReportSummarySerializer(StoredReportSerializer):
+    """A stored report in the list: everything but its result."""
+
     class Meta(StoredReportSerializer.Meta):
         fields = [name for name in StoredReportSerializer.Meta.fields if name != "result"]
         read_only_fields = fields
 
 
 class GenerateReportSerializer(StrictFieldsMixin, serializers.Serializer):
-    """Which report to generate; the period rules are ``resolve_report``'s."""
+    """Which stored report to generate: its type, period and (user_activity) user."""
 
     report_type = serializers.ChoiceField(choices=ReportType.choices)
     date = serializers.DateField(
@@ -143,7 +151,7 @@ class StoredReportFilter(serializers.Serializer):
 class StoredReportListView(StoredReportView):
     """Stored reports, newest first, without their results."""
 
-    serializer_class = StoredReportListSerializer
+    serializer_class = StoredReportSummarySerializer
     pagination_class = StoredReportPagination
 
     @extend_schema(
@@ -152,7 +160,7 @@ class StoredReportListView(StoredReportView):
             OpenApiParameter("page", int, description="Page number."),
             OpenApiParameter("page_size", int, description="Reports per page (at most 100)."),
         ],
-        responses={200: StoredReportListSerializer(many=True), **REPORT_ERRORS},
+        responses={200: StoredReportSummarySerializer(many=True), **REPORT_ERRORS},
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
