@@ -13,7 +13,8 @@ from django.urls import reverse
 from django_engagement.models import get_event_model
 from django_engagement.services import json_lines
 from django_engagement.services.json_lines import json_lines_chunks
-from tests.test_api_reports import at, events  # noqa: F401 (the fixture)
+from tests.test_api_reports import at
+from tests.test_api_reports import events as _events  # noqa: F401 (the fixture "events")
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
@@ -28,7 +29,7 @@ def lines(response) -> list[dict]:
 
 
 def test_format_json_streams_json_lines(
-    admin_client_api, events, user, django_assert_max_num_queries  # noqa: F811
+    admin_client_api, events, user, django_assert_max_num_queries
 ):
     with django_assert_max_num_queries(1):
         response = admin_client_api.get(URL, {"date": "2026-01-04", "format": "json"})
@@ -67,9 +68,7 @@ def test_format_json_streams_json_lines(
     ("query", "headers"),
     [({"format": "jsonl"}, {}), ({}, {"HTTP_ACCEPT": "application/x-ndjson"})],
 )
-def test_jsonl_and_the_accept_header_pick_json_lines_too(
-    admin_client_api, events, query, headers  # noqa: F811
-):
+def test_jsonl_and_the_accept_header_pick_json_lines_too(admin_client_api, events, query, headers):
     response = admin_client_api.get(URL, {"event_type": "booking_created", **query}, **headers)
 
     assert response["Content-Type"] == "application/x-ndjson"
@@ -80,13 +79,13 @@ def test_jsonl_and_the_accept_header_pick_json_lines_too(
     ]
 
 
-def test_csv_stays_the_default_and_format_csv_asks_for_it(admin_client_api, events):  # noqa: F811
+def test_csv_stays_the_default_and_format_csv_asks_for_it(admin_client_api, events):
     for query in ({"limit": 1}, {"limit": 1, "format": "csv"}):
         response = admin_client_api.get(URL, query)
         assert response["Content-Type"] == "text/csv; charset=utf-8"
 
 
-def test_a_day_without_events_is_an_empty_body(admin_client_api, events):  # noqa: F811
+def test_a_day_without_events_is_an_empty_body(admin_client_api, events):
     response = admin_client_api.get(URL, {"date": "2025-06-01", "format": "json"})
 
     assert (response.status_code, lines(response)) == (200, [])

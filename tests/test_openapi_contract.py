@@ -487,6 +487,8 @@ def test_export_documents_both_streaming_formats(openapi):
 
     assert sorted(responses["200"]["content"]) == ["application/x-ndjson", "text/csv"]
     [format_parameter] = [
-        p for p in operation(openapi, "reports/export/", "get")["parameters"] if p["name"] == "format"
+        p
+        for p in operation(openapi, "reports/export/", "get")["parameters"]
+        if p["name"] == "format"
     ]
     assert format_parameter["schema"]["enum"] == ["csv", "json", "jsonl"]

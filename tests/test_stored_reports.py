@@ -28,7 +28,8 @@ from django_engagement.services.stored_reports import (
 )
 from tests.conftest import require_service
 from tests.helpers import celery_worker_thread, redis_available, wait_for
-from tests.test_api_reports import SUMMARY, events  # noqa: F401 (the fixture)
+from tests.test_api_reports import SUMMARY
+from tests.test_api_reports import events as _events  # noqa: F401 (the fixture "events")
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
@@ -194,7 +195,7 @@ def test_bad_requests_name_the_argument(kwargs, field, message):
 
 
 @pytest.mark.django_db
-def test_daily_summary_is_the_reports_daily_summary(events, user):  # noqa: F811
+def test_daily_summary_is_the_reports_daily_summary(events, user):
     outcome = generate_report("daily_summary", day=date(2026, 1, 4), created_by=user)
     report = outcome.report
 
@@ -206,7 +207,7 @@ def test_daily_summary_is_the_reports_daily_summary(events, user):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_weekly_and_monthly_summaries(events, user, other_user):  # noqa: F811
+def test_weekly_and_monthly_summaries(events, user, other_user):
     week = generate_report("weekly_summary", day=date(2026, 1, 4)).report
     monthly = generate_report("monthly_summary", day=date(2026, 1, 15)).report
 
@@ -222,7 +223,7 @@ def test_weekly_and_monthly_summaries(events, user, other_user):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_user_activity_of_one_user(events, user):  # noqa: F811
+def test_user_activity_of_one_user(events, user):
     report = generate_report(
         "user_activity", start=date(2026, 1, 1), end=date(2026, 1, 31), user_id=str(user.pk)
     ).report
@@ -247,7 +248,7 @@ def test_user_activity_of_one_user(events, user):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_engagement_report_is_the_consolidated_report(events):  # noqa: F811
+def test_engagement_report_is_the_consolidated_report(events):
     report = generate_report(
         "engagement_report", start=date(2026, 1, 3), end=date(2026, 1, 4)
     ).report
@@ -259,7 +260,7 @@ def test_engagement_report_is_the_consolidated_report(events):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_engagement_report_goes_to_the_report_storage(settings, engagement_settings, events):  # noqa: F811
+def test_engagement_report_goes_to_the_report_storage(settings, engagement_settings, events):
     settings.STORAGES = {
         **settings.STORAGES,
         "reports": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
@@ -287,7 +288,7 @@ def test_engagement_report_goes_to_the_report_storage(settings, engagement_setti
 
 
 @pytest.mark.django_db
-def test_the_same_request_returns_the_stored_report(events, django_assert_num_queries):  # noqa: F811
+def test_the_same_request_returns_the_stored_report(events, django_assert_num_queries):
     first = generate_report("daily_summary", day=date(2026, 1, 4))
     with django_assert_num_queries(1):  # get_or_create's SELECT
         again = generate_report("daily_summary", day=date(2026, 1, 4))
@@ -298,7 +299,7 @@ def test_the_same_request_returns_the_stored_report(events, django_assert_num_qu
 
 
 @pytest.mark.django_db
-def test_force_regenerates_in_place(events, user):  # noqa: F811
+def test_force_regenerates_in_place(events, user):
     first = generate_report("daily_summary", day=date(2026, 1, 4)).report
     get_event_model().objects.filter(user=user).delete()
 
@@ -311,7 +312,7 @@ def test_force_regenerates_in_place(events, user):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_other_parameters_are_another_report(events, user, other_user):  # noqa: F811
+def test_other_parameters_are_another_report(events, user, other_user):
     a = generate_report("user_activity", day=date(2026, 1, 4), user_id=user.pk).report
     b = generate_report("user_activity", day=date(2026, 1, 4), user_id=other_user.pk).report
 
@@ -320,7 +321,7 @@ def test_other_parameters_are_another_report(events, user, other_user):  # noqa:
 
 
 @pytest.mark.django_db
-def test_a_failure_leaves_a_failed_row_with_the_error_and_no_result(monkeypatch, events):  # noqa: F811
+def test_a_failure_leaves_a_failed_row_with_the_error_and_no_result(monkeypatch, events):
     done = generate_report("daily_summary", day=date(2026, 1, 4)).report
 
     def boom(report):
@@ -343,7 +344,7 @@ def test_a_failure_leaves_a_failed_row_with_the_error_and_no_result(monkeypatch,
 @pytest.mark.django_db
 def test_a_failure_after_the_upload_keeps_no_file(
     settings, engagement_settings, monkeypatch, events
-):  # noqa: F811
+):
     settings.STORAGES = {
         **settings.STORAGES,
         "reports": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
@@ -367,7 +368,7 @@ def test_a_failure_after_the_upload_keeps_no_file(
 
 
 @pytest.mark.django_db
-def test_run_report_runs_a_pending_report_once(events):  # noqa: F811
+def test_run_report_runs_a_pending_report_once(events):
     outcome = generate_report("daily_summary", day=date(2026, 1, 4), asynchronous=True)
     assert (outcome.queued, outcome.report.status) == (True, "pending")
 
@@ -384,7 +385,7 @@ def test_async_hand_off_goes_through_the_signal_after_commit(
     engagement_settings,
     eager_app,
     events,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     engagement_settings.update(ASYNC_REPORTS=True)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -403,7 +404,7 @@ def test_without_a_receiver_the_report_stays_pending_and_says_so(
     engagement_settings,
     events,
     caplog,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     from django_engagement import tasks
     from django_engagement.signals import report_requested
@@ -431,7 +432,7 @@ def run(*args: str) -> str:
 
 
 @pytest.mark.django_db
-def test_command_generates_and_emails(events, mailoutbox):  # noqa: F811
+def test_command_generates_and_emails(events, mailoutbox):
     output = run(
         "--report-type",
         "daily_summary",
@@ -457,7 +458,7 @@ def test_command_generates_and_emails(events, mailoutbox):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_command_auto_schedule(events, user, other_user, mailoutbox):  # noqa: F811
+def test_command_auto_schedule(events, user, other_user, mailoutbox):
     output = run("--auto-schedule", "--date", "2026-01-05", "--email-recipients", "ops@example.com")
     reports = {r.report_type: r for r in Report.objects.all()}
 
@@ -480,7 +481,7 @@ def test_command_auto_schedule(events, user, other_user, mailoutbox):  # noqa: F
 
 
 @pytest.mark.django_db
-def test_command_user_activity(events, user):  # noqa: F811
+def test_command_user_activity(events, user):
     output = run(
         "--report-type", "user_activity", "--user-id", str(user.pk), "--start", "2026-01-01",
         "--end", "2026-01-31",
@@ -490,7 +491,7 @@ def test_command_user_activity(events, user):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_command_failure_is_a_command_error(monkeypatch, events):  # noqa: F811
+def test_command_failure_is_a_command_error(monkeypatch, events):
     def boom(report):
         raise RuntimeError("boom")
 
@@ -525,7 +526,7 @@ def test_command_bad_input_is_one_line(args, message):
 
 
 @pytest.mark.django_db
-def test_generate_runs_inline_201_then_200(admin_client_api, admin_user, events):  # noqa: F811
+def test_generate_runs_inline_201_then_200(admin_client_api, admin_user, events):
     body = {"report_type": "daily_summary", "date": "2026-01-04"}
     response = admin_client_api.post(saved_url("generate"), body, format="json")
 
@@ -560,7 +561,7 @@ def test_generate_async_is_202_with_the_url(
     user,
     other_user,
     events,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     engagement_settings.update(ASYNC_REPORTS=True)
     body = {"report_type": "weekly_summary", "start": "2025-12-29", "end": "2026-01-04"}
@@ -735,7 +736,7 @@ def test_real_worker_lifecycle_pending_running_done_and_failed(
     redis_worker,
     engagement_settings,
     monkeypatch,
-    events,  # noqa: F811
+    events,
 ):
     engagement_settings.update(ASYNC_REPORTS=True)
     entered, release = threading.Event(), threading.Event()

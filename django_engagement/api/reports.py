@@ -31,8 +31,8 @@ from ..services import reports
 from ..services.aggregation import today
 from ..services.analytics import check_day
 from ..services.csv_writer import csv_chunks
-from ..services.json_lines import JSON_LINES_MEDIA_TYPE, json_lines_chunks
 from ..services.dashboard import MAX_DAYS, build_dashboard
+from ..services.json_lines import JSON_LINES_MEDIA_TYPE, json_lines_chunks
 from .parsers import JSONBodyMixin
 from .permissions import report_permissions
 from .schema import OpenApiTypes, error_responses, extend_schema, inline_serializer

@@ -49,7 +49,7 @@ class StoredReportSerializer(serializers.ModelSerializer):
     parameters = serializers.DictField(
         read_only=True, help_text=_('What else the report is about, e.g. {"user_id": 7}.')
     )
-    created_by = serializers.PrimaryKeyRelatedField(
+    created_by: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True, help_text=_("Who asked for it (null: a command or task).")
     )
     result = serializers.JSONField(
@@ -134,7 +134,7 @@ class StoredReportPagination(IntegerPageSizeMixin, PageNumberPagination):
 class StoredReportView(JSONBodyMixin, GenericAPIView):
     """Base of the stored report views: permissions read from settings on every request."""
 
-    serializer_class = StoredReportSerializer
+    serializer_class: type[serializers.Serializer] = StoredReportSerializer
 
     def get_permissions(self) -> list[BasePermission]:
         return report_permissions()
@@ -217,7 +217,9 @@ class GenerateReportView(StoredReportView):
             raise serializers.ValidationError({exc.field: [str(exc)]}) from None
         body = StoredReportSerializer(outcome.report, context={"request": request}).data
         if outcome.queued:
-            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+            return Response(
+                body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
+            )
         if outcome.ran:
             return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
         return Response(body)

@@ -268,7 +268,9 @@ def send_engagement_summary(*, days: int | None = None) -> int:
     return get_connection().send_messages(messages) or 0
 
 
-def send_report_email(report: Report, recipients: Sequence[str], *, file_url: str | None = None) -> int:
+def send_report_email(
+    report: Report, recipients: Sequence[str], *, file_url: str | None = None
+) -> int:
     """Email stored ``report`` to ``recipients``, one message each; returns how many went.
 
     The body names the report and its main numbers; its result is attached as

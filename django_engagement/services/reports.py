@@ -108,7 +108,8 @@ def user_activity(user_id: Any, *, date_from: date, date_to: date) -> dict[str, 
     """One user's events over ``date_from..date_to`` (inclusive): total, active days,
     events per type (ranked) and per day (days with events), first and last event.
 
-    Three queries: the user's name, one grouped query, the first and last event. Raises ``LookupError`` when no user has ``user_id``.
+    Three queries: the user's name, one grouped query, the first and last event.
+    Raises ``LookupError`` when no user has ``user_id``.
     """
     User = get_user_model()
     name = (

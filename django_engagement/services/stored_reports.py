@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import router, transaction
@@ -217,9 +217,7 @@ def resolve_report(
     except ValueError as exc:  # a day outside the supported calendar
         raise ReportRequestError("date" if day else "start", str(exc)) from None
     if (end - start).days + 1 > MAX_PERIOD_DAYS:
-        raise ReportRequestError(
-            "end", f"A stored report covers at most {MAX_PERIOD_DAYS} days."
-        )
+        raise ReportRequestError("end", f"A stored report covers at most {MAX_PERIOD_DAYS} days.")
     parameters: dict[str, Any] = {}
     if report_type == ReportType.USER_ACTIVITY:
         if user_id is None or user_id == "":
@@ -311,7 +309,9 @@ def _hand_over(report_id: Any) -> None:
     try:
         receivers = report_requested.send(sender=Report, report_id=report_id)
     except Exception:
-        logger.warning("Could not queue stored report %s; it stays pending.", report_id, exc_info=True)
+        logger.warning(
+            "Could not queue stored report %s; it stays pending.", report_id, exc_info=True
+        )
         return
     if not receivers:
         logger.warning(
@@ -378,7 +378,8 @@ def generate_due_reports(
     ``force``. What ``generate_reports --auto-schedule`` and the beat task run.
     """
     outcomes = [
-        generate_report(spec, force=force, asynchronous=False) for spec in due_reports(on or today())
+        generate_report(spec, force=force, asynchronous=False)
+        for spec in due_reports(on or today())
     ]
     if email_recipients:
         for outcome in outcomes:
