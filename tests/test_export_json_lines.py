@@ -13,8 +13,11 @@ from django.urls import reverse
 from django_engagement.models import get_event_model
 from django_engagement.services import json_lines
 from django_engagement.services.json_lines import json_lines_chunks
+from tests import test_api_reports
 from tests.test_api_reports import at
-from tests.test_api_reports import events as _events  # noqa: F401 (the fixture "events")
+
+#: The seeded events of the report tests (Jan 3 and 4, 2026), as a fixture here too.
+events = test_api_reports.events
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 

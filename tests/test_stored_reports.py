@@ -26,12 +26,15 @@ from django_engagement.services.stored_reports import (
     generate_report,
     resolve_report,
 )
+from tests import test_api_reports
 from tests.conftest import require_service
 from tests.helpers import celery_worker_thread, redis_available, wait_for
 from tests.test_api_reports import SUMMARY
-from tests.test_api_reports import events as _events  # noqa: F401 (the fixture "events")
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
+
+#: The seeded events of the report tests (Jan 3 and 4, 2026), as a fixture here too.
+events = test_api_reports.events
 
 pytestmark = [pytest.mark.usefixtures("no_tracking")]
 
