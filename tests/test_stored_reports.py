@@ -769,3 +769,31 @@ def test_real_worker_lifecycle_pending_running_done_and_failed(
     assert wait_for(lambda: Report.objects.get(pk=failing.report.pk).status == "failed")
     failed = Report.objects.get(pk=failing.report.pk)
     assert (failed.error, failed.result) == ("RuntimeError: no such table", None)
+
+
+@pytest.mark.django_db
+def test_beat_task_generates_and_emails_what_is_due(eager_app, events, mailoutbox):
+    from django_engagement.tasks import generate_due_reports_task
+
+    result = generate_due_reports_task.delay(
+        email_recipients=["ops@example.com"], date="2026-01-05"
+    ).get()
+
+    assert result == ["Daily summary 2026-01-04: done", "Weekly summary 2026-W01: done"]
+    assert [m.subject for m in mailoutbox] == [
+        "Daily summary 2026-01-04",
+        "Weekly summary 2026-W01",
+    ]
+
+
+@pytest.mark.django_db
+def test_admin_lists_stored_reports_read_only(client, admin_user, events):
+    report = generate_report("daily_summary", day=date(2026, 1, 4)).report
+    client.force_login(admin_user)
+
+    listing = client.get(reverse("admin:django_engagement_report_changelist"), {"status": "done"})
+    page = client.get(reverse("admin:django_engagement_report_change", args=[report.pk]))
+
+    assert listing.status_code == page.status_code == 200
+    assert "Daily summary 2026-01-04" in listing.content.decode()
+    assert client.get(reverse("admin:django_engagement_report_add")).status_code == 403
