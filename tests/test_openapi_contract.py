@@ -438,7 +438,13 @@ def test_stored_report_list_answers_as_documented(openapi, admin_client_api, aut
     forbidden = auth_client.get(PREFIX + "reports/saved/")
     assert forbidden.status_code == 403
     assert_matches(openapi, "reports/saved/", "get", forbidden)
-    assert documented_statuses(openapi, "reports/saved/", "get") == {"200", "400", "401", "403"}
+    assert documented_statuses(openapi, "reports/saved/", "get") == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "404",
+    }
 
 
 def test_stored_report_detail_answers_as_documented(openapi, admin_client_api):
@@ -492,3 +498,10 @@ def test_export_documents_both_streaming_formats(openapi):
         if p["name"] == "format"
     ]
     assert format_parameter["schema"]["enum"] == ["csv", "json", "jsonl"]
+
+
+def test_stored_report_list_past_the_last_page_is_a_documented_404(openapi, admin_client_api):
+    response = admin_client_api.get(PREFIX + "reports/saved/?page=2")
+
+    assert (response.status_code, response.json()) == (404, {"detail": "Invalid page."})
+    assert_matches(openapi, "reports/saved/", "get", response)

@@ -160,7 +160,11 @@ class StoredReportListView(StoredReportView):
             OpenApiParameter("page", int, description="Page number."),
             OpenApiParameter("page_size", int, description="Reports per page (at most 100)."),
         ],
-        responses={200: StoredReportSummarySerializer(many=True), **REPORT_ERRORS},
+        responses={
+            200: StoredReportSummarySerializer(many=True),
+            **REPORT_ERRORS,
+            **error_responses(404),
+        },
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
