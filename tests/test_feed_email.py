@@ -110,6 +110,21 @@ def test_daily_digest_once_even_when_re_run(smtp, mail_settings):
     assert len(smtp.messages) == 2
 
 
+def intercept_sends(monkeypatch, hook):
+    """Call ``hook(recipients)`` as each message reaches the SMTP backend; returns an undo."""
+    from django.core.mail.backends.smtp import EmailBackend
+
+    real_send_messages = EmailBackend.send_messages
+
+    def send_messages(self, messages):
+        for message in messages:
+            hook(message.to)
+        return real_send_messages(self, messages)
+
+    monkeypatch.setattr(EmailBackend, "send_messages", send_messages)
+    return lambda: monkeypatch.setattr(EmailBackend, "send_messages", real_send_messages)
+
+
 class Killed(BaseException):
     """Stands for SIGKILL: no ``except Exception`` handler runs."""
 
@@ -119,21 +134,17 @@ def test_killed_half_way_never_sends_twice(smtp, mail_settings, monkeypatch):
     for user in users:
         NotificationPreference.objects.create(user=user, activity_type="", email="weekly")
     notify(members(), "news", title="Week")
-    from django.core.mail import EmailMultiAlternatives
-
-    real_send = EmailMultiAlternatives.send
     calls = []
 
-    def dying_send(self, *args, **kwargs):
-        calls.append(self.to)
+    def die_on_the_third(recipients):
+        calls.append(recipients)
         if len(calls) == 3:
             raise Killed
-        return real_send(self, *args, **kwargs)
 
-    monkeypatch.setattr(EmailMultiAlternatives, "send", dying_send)
+    undo = intercept_sends(monkeypatch, die_on_the_third)
     with pytest.raises(Killed):
         send_feed_digests("weekly", batch_size=1)
-    monkeypatch.setattr(EmailMultiAlternatives, "send", real_send)
+    undo()
     assert send_feed_digests("weekly").messages == 1
     # Two before the kill, the fourth on the re-run; the third was claimed and is lost.
     assert smtp.to() == [f"member{n}@example.com" for n in (0, 1, 3)]
@@ -144,19 +155,15 @@ def test_a_failed_send_is_retried_by_the_next_run(smtp, mail_settings, monkeypat
     for user in users:
         NotificationPreference.objects.create(user=user, activity_type="", email="daily")
     notify(members(), "news", title="Day")
-    from django.core.mail import EmailMultiAlternatives
 
-    real_send = EmailMultiAlternatives.send
-
-    def failing_send(self, *args, **kwargs):
-        if self.to == ["member1@example.com"]:
+    def fail_for_member1(recipients):
+        if recipients == ["member1@example.com"]:
             raise OSError("connection reset")
-        return real_send(self, *args, **kwargs)
 
-    monkeypatch.setattr(EmailMultiAlternatives, "send", failing_send)
+    undo = intercept_sends(monkeypatch, fail_for_member1)
     with pytest.raises(OSError):
         send_feed_digests("daily")
-    monkeypatch.setattr(EmailMultiAlternatives, "send", real_send)
+    undo()
     assert send_feed_digests("daily").messages == 1
     assert smtp.to() == ["member0@example.com", "member1@example.com"]
 

@@ -21,7 +21,7 @@ NOW = timezone.now()
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
 
-def make_items(user, count: int, *, same_time_every: int = 1) -> list:
+def make_items(user, count: int, *, same_time_every: int = 1, days_ago: int = 1) -> list:
     """``count`` items, newest last; groups of ``same_time_every`` share one ``created_at``."""
     Feed = get_feed_model()
     return feed().bulk_create(
@@ -29,7 +29,7 @@ def make_items(user, count: int, *, same_time_every: int = 1) -> list:
             user=user,
             activity_type="event",
             title=f"item {n}",
-            created_at=NOW - timedelta(days=1) + timedelta(minutes=n // same_time_every),
+            created_at=NOW - timedelta(days=days_ago) + timedelta(minutes=n // same_time_every),
             is_read=n % 3 == 0,
         )
         for n in range(count)
@@ -133,10 +133,11 @@ def test_unknown_setting_value_is_a_configuration_error(auth_client, engagement_
 def deep_page_sql(auth_client, user, other_user) -> str:
     """The SELECT of the fourth cursor page of 10 (the feed query, not session or user).
 
-    Another user's 500 items make the user filter selective, as in a real table.
+    Another user's 500 older items make the user filter the selective one, as in a real
+    table (were they newer, the cursor's ``created_at <`` bound alone would pick the rows).
     """
     make_items(user, 50)
-    make_items(other_user, 500)
+    make_items(other_user, 500, days_ago=30)
     url = f"{LIST_URL}?pagination=cursor&page_size=10"
     for _ in range(3):
         url = auth_client.get(url).json()["next"]

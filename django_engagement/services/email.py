@@ -15,6 +15,8 @@ so a re-run or a process killed half-way sends each item at most once.
 
 from __future__ import annotations
 
+import email.policy
+import inspect
 import json
 import logging
 from collections import defaultdict
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core import signing
+from django.core import mail, signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router, transaction
@@ -109,6 +111,27 @@ def unsubscribe_url(user_id: Any, activity_type: str = "") -> str:
 
 # -- building and sending ----------------------------------------------------------------
 
+# Django 6 builds messages with ``email.policy`` (``message(policy=...)``); its 78-column
+# folding turns a long unbreakable URL into RFC 2047 encoded words, which mail clients do
+# not read as the List-Unsubscribe link. RFC 5322 allows 998 characters per line.
+_POLICY_ARGUMENT = "policy" in inspect.signature(EmailMultiAlternatives.message).parameters
+
+
+def _mail_connection() -> Any:
+    """The default mailer: ``MAILERS["default"]`` on Django 6.1+, else ``EMAIL_BACKEND``."""
+    mailers = getattr(mail, "mailers", None)  # Django 6.1+: MAILERS replace get_connection()
+    return mailers.default if mailers is not None else get_connection()
+
+
+class FeedEmailMessage(EmailMultiAlternatives):
+    """A message whose headers keep URLs on one line on every supported Django."""
+
+    def message(self, *args: Any, **kwargs: Any):
+        if _POLICY_ARGUMENT:  # the SMTP backend passes email.policy.SMTP, others the default
+            policy = kwargs.get("policy", email.policy.default)
+            kwargs["policy"] = policy.clone(max_line_length=998)
+        return super().message(*args, **kwargs)
+
 
 def _render(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
     """Subject (one line), text and HTML bodies of template set ``name``."""
@@ -130,9 +153,7 @@ def _message(name: str, context: dict[str, Any], to: str, unsubscribe: str | Non
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
-    message = EmailMultiAlternatives(
-        subject, text, engagement_settings.EMAIL_FROM, [to], headers=headers
-    )
+    message = FeedEmailMessage(subject, text, engagement_settings.EMAIL_FROM, [to], headers=headers)
     message.attach_alternative(html, "text/html")
     return message
 
@@ -161,14 +182,13 @@ def _send(messages: Sequence[tuple[Any, list[Any]]], build) -> SendResult:
     """
     users = get_user_model()._default_manager.in_bulk([user_id for user_id, _ in messages])
     sent = items = 0
-    connection = get_connection()
+    connection = _mail_connection()
     with connection:
         for position, (user_id, item_ids) in enumerate(messages):
             try:
                 message = build(users.get(user_id), item_ids)
                 if message is not None:
-                    message.connection = connection
-                    message.send()
+                    connection.send_messages([message])
                     sent += 1
                     items += len(item_ids)
             except Exception:
@@ -265,7 +285,7 @@ def send_engagement_summary(*, days: int | None = None) -> int:
         return 0
     dashboard = build_dashboard(days or engagement_settings.SUMMARY_DAYS)
     messages = [_message("summary", {"dashboard": dashboard}, to, None) for to in recipients]
-    return get_connection().send_messages(messages) or 0
+    return _mail_connection().send_messages(messages) or 0
 
 
 def send_report_email(
@@ -296,7 +316,7 @@ def send_report_email(
         message = _message("report", context, to, None)
         message.attach(name, attachment, "application/json")
         messages.append(message)
-    return get_connection().send_messages(messages) or 0
+    return _mail_connection().send_messages(messages) or 0
 
 
 PERIODS = (EmailFrequency.IMMEDIATELY.value, *DIGEST_PERIODS)

@@ -94,7 +94,7 @@ LOGIN_URL = "admin:login"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "example_project.authentication.BasicAuthenticationWithoutNul",
     ],
 }
 if HAS_SPECTACULAR:
