@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import zipfile
 from datetime import date
 from typing import Any
@@ -797,3 +798,39 @@ def test_admin_lists_stored_reports_read_only(client, admin_user, events):
     assert listing.status_code == page.status_code == 200
     assert "Daily summary 2026-01-04" in listing.content.decode()
     assert client.get(reverse("admin:django_engagement_report_add")).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_at_once_make_one_report_and_run_it_once(events, monkeypatch):
+    if connections["default"].vendor == "sqlite" and connections["default"].is_in_memory_db():
+        pytest.skip("two connections at once need PostgreSQL or a SQLite file, not :memory:")
+    runs: list[int] = []
+    daily = stored_reports.BUILDERS["daily_summary"]
+
+    def slow(report):
+        runs.append(report.pk)
+        time.sleep(0.3)  # the other request arrives while this one runs
+        return daily(report)
+
+    monkeypatch.setitem(stored_reports.BUILDERS, "daily_summary", slow)
+    barrier = threading.Barrier(2)
+    outcomes: list[Any] = []
+
+    def request() -> None:
+        try:
+            barrier.wait(10)
+            outcomes.append(generate_report("daily_summary", day=date(2026, 1, 4)))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+
+    [report] = Report.objects.all()
+    assert len(outcomes) == 2
+    assert {outcome.report.pk for outcome in outcomes} == {report.pk}
+    assert runs == [report.pk]
+    assert (report.status, report.result) == ("done", SUMMARY)
