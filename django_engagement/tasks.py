@@ -43,6 +43,7 @@ from typing import Any
 
 from celery import shared_task
 
+from .models import Report
 from .services.aggregation import aggregate_daily
 from .services.email import send_immediate_emails, send_period
 from .services.feed import fan_out_event_ids, flush_pending_fan_out, populate_feed
@@ -117,8 +118,13 @@ def aggregate_daily_task(date: str | None = None) -> None:
 # retries are for the broker and the worker, and run_report runs a pending report once.
 @shared_task(**DELIVERED)
 def generate_report_task(report_id: int) -> str:
-    """Run pending stored report ``report_id`` (``ASYNC_REPORTS``); returns its status."""
-    return run_report(report_id).status
+    """Run pending stored report ``report_id`` (``ASYNC_REPORTS``); returns its status,
+    or ``"deleted"`` when the report was deleted before a worker got to it."""
+    try:
+        return run_report(report_id).status
+    except Report.DoesNotExist:
+        logger.info("Stored report %s was deleted before it ran.", report_id)
+        return "deleted"
 
 
 @shared_task(acks_late=False)

@@ -834,3 +834,33 @@ def test_two_requests_at_once_make_one_report_and_run_it_once(events, monkeypatc
     assert {outcome.report.pk for outcome in outcomes} == {report.pk}
     assert runs == [report.pk]
     assert (report.status, report.result) == ("done", SUMMARY)
+
+
+@pytest.mark.django_db
+def test_the_task_of_a_deleted_report_ends_quietly(eager_app, events):
+    from django_engagement.tasks import generate_report_task
+
+    outcome = generate_report("daily_summary", day=date(2026, 1, 4), asynchronous=True)
+    Report.objects.all().delete()
+
+    assert generate_report_task.delay(outcome.report.pk).get() == "deleted"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "period",
+    [
+        {"report_type": "weekly_summary", "day": date(2026, 1, 4)},
+        {"report_type": "monthly_summary", "day": date(2026, 1, 4)},
+        {"report_type": "monthly_summary", "start": date(2025, 6, 1), "end": date(2026, 5, 31)},
+    ],
+)
+def test_generating_costs_the_same_queries_whatever_the_period(
+    events, period, django_assert_num_queries
+):
+    # The report row: get_or_create (SELECT, SAVEPOINT, INSERT, RELEASE), the claim and
+    # a SELECT; the analytics core: 8 queries; the result: SAVEPOINT, UPDATE, RELEASE and
+    # the refresh.
+    with django_assert_num_queries(17):
+        report = generate_report(**period).report
+    assert report.result["total_events"] == 10
