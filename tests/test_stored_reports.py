@@ -186,6 +186,7 @@ def test_the_schedule_owes_yesterday_last_week_on_mondays_last_month_on_the_firs
         ({"report_type": "user_activity", "day": date(2026, 1, 1)}, "user_id", "needs a user_id"),
         ({"report_type": "user_activity", "user_id": "x1"}, "user_id", "not a valid user id"),
         ({"report_type": "user_activity", "user_id": 999}, "user_id", "No user with id 999"),
+        ({"report_type": "user_activity", "user_id": 2**70}, "user_id", "No user with id"),
         ({"report_type": "daily_summary", "user_id": 1}, "user_id", "user_activity only"),
     ],
 )
@@ -607,6 +608,8 @@ def test_generate_async_is_202_with_the_url(
             {"user_id": ["user_activity needs a user_id."]},
         ),
         ({"report_type": "user_activity", "user_id": 999}, {"user_id"}),
+        ({"report_type": "user_activity", "user_id": 2**64}, {"user_id"}),
+        ([{"report_type": "daily_summary"}], {"non_field_errors"}),
         (
             {"report_type": "user_activity", "user_id": "1"},
             {"user_id": ["A user id is an integer."]},
@@ -620,7 +623,7 @@ def test_generate_async_is_202_with_the_url(
     ],
 )
 def test_generate_bad_input_is_400_naming_the_field(admin_client_api, admin_user, body, errors):
-    if body.get("user_id") == "admin":
+    if isinstance(body, dict) and body.get("user_id") == "admin":
         body = {**body, "user_id": admin_user.pk}
     response = admin_client_api.post(saved_url("generate"), body, format="json")
 
