@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .checks import missing_app_error  # also registers the system checks
 from .conf import MODEL_SETTINGS
-from .signals import emails_requested, fan_out_requested
+from .signals import emails_requested, fan_out_requested, report_requested
 
 CONTENTTYPES = "django.contrib.contenttypes"
 
@@ -62,9 +62,11 @@ class EngagementConfig(AppConfig):
             from .tasks import (
                 queue_fan_out,
                 queue_immediate_emails,
+                queue_report,
             )  # the [celery] extra is optional
 
             fan_out_requested.connect(queue_fan_out, dispatch_uid="django_engagement.queue_fan_out")
             emails_requested.connect(
                 queue_immediate_emails, dispatch_uid="django_engagement.queue_immediate_emails"
             )
+            report_requested.connect(queue_report, dispatch_uid="django_engagement.queue_report")

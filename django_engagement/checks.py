@@ -1,6 +1,7 @@
 """System checks that catch misconfiguration at ``manage.py check`` time.
 
-Ids: ``django_engagement.E001``-``E015`` (errors) and ``W001``-``W006`` (warnings);
+Ids: ``django_engagement.E001``-``E015`` and ``E017`` (errors), ``W001``-``W006`` and
+``W008`` (warnings);
 docs/reference/checks.md lists each with its fix.
 """
 
@@ -264,6 +265,15 @@ def _optional_dependency_errors() -> list[checks.CheckMessage]:
                 id="django_engagement.E005",
             )
         )
+    if engagement_settings.ASYNC_REPORTS and importlib.util.find_spec("celery") is None:
+        errors.append(
+            checks.Error(
+                "ENGAGEMENT ASYNC_REPORTS is True but Celery is not installed.",
+                hint="pip install 'django-engagement[celery]' or set ASYNC_REPORTS to False "
+                "to generate stored reports in the request.",
+                id="django_engagement.E017",
+            )
+        )
     storage = engagement_settings.REPORT_STORAGE
     if storage == "s3" and importlib.util.find_spec("boto3") is None:
         errors.append(
@@ -271,6 +281,16 @@ def _optional_dependency_errors() -> list[checks.CheckMessage]:
                 "ENGAGEMENT REPORT_STORAGE is 's3' but boto3 is not installed.",
                 hint="pip install 'django-engagement[s3]'.",
                 id="django_engagement.E009",
+            )
+        )
+    elif storage and storage not in settings.STORAGES:
+        errors.append(
+            checks.Warning(
+                f"ENGAGEMENT REPORT_STORAGE {storage!r} is not a key of settings.STORAGES: "
+                "stored engagement reports and report uploads will fail.",
+                hint=f"Add STORAGES[{storage!r}] (e.g. django-storages' S3 backend) or set "
+                "REPORT_STORAGE to None.",
+                id="django_engagement.W008",
             )
         )
     return errors

@@ -111,6 +111,8 @@ DEFAULTS: dict[str, Any] = {
     # Reports
     "REPORT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "REPORT_STORAGE": None,
+    # True: reports/saved/generate/ and generate_report() queue stored reports for Celery
+    "ASYNC_REPORTS": False,
     # Database alias of every analytic read (reports, dashboard); None: the router's choice
     "READ_DATABASE": None,
     # Text cells starting with = + - @ tab CR get a leading ' in every CSV (formula injection)

@@ -27,3 +27,7 @@ fan_out_requested = Signal()
 # sender: FeedEmail; no kwargs. Sent after commit when ASYNC_FEED owes immediate emails; the
 # package's receiver (django_engagement.tasks.queue_immediate_emails) queues the task.
 emails_requested = Signal()
+
+# sender: Report; kwargs: report_id. Sent after commit when ASYNC_REPORTS owes a stored
+# report; the package's receiver (django_engagement.tasks.queue_report) queues the task.
+report_requested = Signal()

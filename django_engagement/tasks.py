@@ -27,6 +27,11 @@ Schedule the maintenance ones with Celery beat, e.g.::
             "task": "django_engagement.tasks.aggregate_daily_task",
             "schedule": crontab(hour=1, minute=0),
         },
+        "engagement-stored-reports": {   # after the aggregation
+            "task": "django_engagement.tasks.generate_due_reports_task",
+            "schedule": crontab(hour=2, minute=0),
+            "kwargs": {"email_recipients": ["reports@example.com"]},
+        },
     }
 """
 
@@ -38,10 +43,12 @@ from typing import Any
 
 from celery import shared_task
 
+from .models import Report
 from .services.aggregation import aggregate_daily
 from .services.email import send_immediate_emails, send_period
 from .services.feed import fan_out_event_ids, flush_pending_fan_out, populate_feed
 from .services.retention import apply_retention, purge_events
+from .services.stored_reports import generate_due_reports, run_report
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +112,36 @@ def aggregate_daily_task(date: str | None = None) -> None:
     # None lets the service pick yesterday in TIME_ZONE, not in an activated time zone.
     day = dt.date.fromisoformat(date) if date else None
     logger.info("aggregate_daily(%s): %s", date, aggregate_daily(day))
+
+
+# A report that fails is recorded as failed (with its error) by run_report, not raised:
+# retries are for the broker and the worker, and run_report runs a pending report once.
+@shared_task(**DELIVERED)
+def generate_report_task(report_id: int) -> str:
+    """Run pending stored report ``report_id`` (``ASYNC_REPORTS``); returns its status,
+    or ``"deleted"`` when the report was deleted before a worker got to it."""
+    try:
+        return run_report(report_id).status
+    except Report.DoesNotExist:
+        logger.info("Stored report %s was deleted before it ran.", report_id)
+        return "deleted"
+
+
+@shared_task(acks_late=False)
+def generate_due_reports_task(
+    email_recipients: list[str] | None = None, date: str | None = None, force: bool = False
+) -> list[str]:
+    """``generate_reports --auto-schedule`` as a task (Celery beat, daily): the reports the
+    schedule owes on ``date`` (ISO; default today in TIME_ZONE), run here, then emailed.
+    Returns their statuses."""
+    on = dt.date.fromisoformat(date) if date else None
+    outcomes = generate_due_reports(on=on, force=force, email_recipients=email_recipients or [])
+    return [f"{outcome.report.title}: {outcome.report.status}" for outcome in outcomes]
+
+
+def queue_report(sender: Any, report_id: Any, **kwargs: Any) -> None:
+    """Receiver of ``report_requested``: queue ``generate_report_task`` (ASYNC_REPORTS)."""
+    generate_report_task.delay(report_id)
 
 
 def queue_immediate_emails(sender: Any, **kwargs: Any) -> None:

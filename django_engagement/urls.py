@@ -8,7 +8,7 @@ URL names are ``django_engagement:engagement-<resource>[-<action>]``.
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from .api import feed, ingest, preferences, reports, root, stream, unsubscribe
+from .api import feed, ingest, preferences, reports, root, stored_reports, stream, unsubscribe
 from .api.sdk import posthog, segment
 
 app_name = "django_engagement"
@@ -33,6 +33,21 @@ urlpatterns = [
     path("reports/export/", reports.EventExportView.as_view(), name="engagement-reports-export"),
     path(
         "reports/dashboard/", reports.DashboardView.as_view(), name="engagement-reports-dashboard"
+    ),
+    path(
+        "reports/saved/",
+        stored_reports.StoredReportListView.as_view(),
+        name="engagement-reports-saved-list",
+    ),
+    path(
+        "reports/saved/generate/",
+        stored_reports.GenerateReportView.as_view(),
+        name="engagement-reports-saved-generate",
+    ),
+    path(
+        "reports/saved/<int:pk>/",
+        stored_reports.StoredReportDetailView.as_view(),
+        name="engagement-reports-saved-detail",
     ),
     # Before the router, whose activity-feed/<pk>/ would take "stream".
     path("activity-feed/stream/", stream.feed_stream, name="engagement-activity-feed-stream"),

@@ -22,6 +22,8 @@ EXPECTED_PATHS = [
     "reports/top/",
     "reports/export/",
     "reports/dashboard/",
+    "reports/saved/",
+    "reports/saved/generate/",
 ]
 
 #: A second include under its own instance namespace, for the namespace test.
@@ -69,8 +71,13 @@ def test_endpoint_table_matches_the_urlconf():
     names = {name for name in names if not name.startswith("engagement-sdk-")}
     # The SSE stream is for EventSource clients (docs/guide/realtime.md), not a DRF view.
     names -= {"engagement-activity-feed-stream"}
-    # The router's detail route is reachable from the list, not listed itself; the JSON
+    # Detail routes are reachable from their lists, not listed themselves; the JSON
     # 404 of non-integer ids is no endpoint; the unsubscribe links are signed per user
     # and reach users by email only.
-    hidden = {"engagement-activity-feed-detail", "engagement-not-found", "engagement-unsubscribe"}
+    hidden = {
+        "engagement-activity-feed-detail",
+        "engagement-reports-saved-detail",
+        "engagement-not-found",
+        "engagement-unsubscribe",
+    }
     assert set(ENDPOINTS.values()) == names - hidden

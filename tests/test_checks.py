@@ -136,10 +136,36 @@ def test_bad_name_and_group_lookups(key, path):
     assert f"ENGAGEMENT[{key!r}] = {path!r}" in error.msg
 
 
+LOCMEM = "django.core.files.storage.InMemoryStorage"
+
+
 def test_async_feed_without_celery(monkeypatch):
     monkeypatch.setitem(sys.modules, "celery", None)
     with override_settings(ENGAGEMENT={**BASE, "ASYNC_FEED": True}):
         assert ids(check_engagement_settings()) == ["django_engagement.E005"]
+
+
+def test_async_reports_without_celery(monkeypatch):
+    monkeypatch.setitem(sys.modules, "celery", None)
+    with override_settings(ENGAGEMENT={**BASE, "ASYNC_REPORTS": True}):
+        [error] = check_engagement_settings()
+    assert error.id == "django_engagement.E017"
+    assert error.msg == "ENGAGEMENT ASYNC_REPORTS is True but Celery is not installed."
+
+
+def test_async_reports_with_celery_is_clean():
+    with override_settings(ENGAGEMENT={**BASE, "ASYNC_REPORTS": True}):
+        assert check_engagement_settings() == []
+
+
+def test_report_storage_that_is_no_storages_alias_warns(settings):
+    settings.STORAGES = {**settings.STORAGES, "reports": {"BACKEND": LOCMEM}}
+    with override_settings(ENGAGEMENT={**BASE, "REPORT_STORAGE": "archive"}):
+        [warning] = check_engagement_settings()
+    assert warning.id == "django_engagement.W008"
+    assert warning.msg.startswith("ENGAGEMENT REPORT_STORAGE 'archive' is not a key of")
+    with override_settings(ENGAGEMENT={**BASE, "REPORT_STORAGE": "reports"}):
+        assert check_engagement_settings() == []
 
 
 def test_s3_storage_without_boto3(monkeypatch):

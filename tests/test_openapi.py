@@ -44,6 +44,12 @@ SPEC_ENDPOINTS = {
 }
 # Notification preferences (docs/guide/preferences.md).
 SPEC_ENDPOINTS |= {("activity-feed/preferences/", method) for method in ("get", "put", "patch")}
+# Stored reports (docs/guide/reports.md).
+SPEC_ENDPOINTS |= {
+    ("reports/saved/", "get"),
+    ("reports/saved/{id}/", "get"),
+    ("reports/saved/generate/", "post"),
+}
 
 
 @pytest.fixture(autouse=True)

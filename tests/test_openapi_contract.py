@@ -142,6 +142,7 @@ def test_every_request_body_is_json_only(openapi):
         (PREFIX + "activity-feed/generate/", "post"),
         (PREFIX + "activity-feed/preferences/", "put"),
         (PREFIX + "activity-feed/preferences/", "patch"),
+        (PREFIX + "reports/saved/generate/", "post"),
     }
     assert set(map(tuple, bodies.values())) == {("application/json",)}
 
@@ -401,3 +402,106 @@ def test_sdk_endpoints_are_not_in_the_schema(openapi):
 
     assert sdk_paths == []
     assert reverse("django_engagement:engagement-sdk-segment-batch") == PREFIX + "segment/v1/batch"
+
+
+# Stored reports (reports/saved/): every status answered as documented
+
+
+def _stored_report(**fields):
+    from datetime import date
+
+    from django_engagement.models import Report
+
+    values = {
+        "report_type": "daily_summary",
+        "title": "Daily summary 2026-01-04",
+        "period_start": date(2026, 1, 4),
+        "period_end": date(2026, 1, 4),
+        "parameters_key": "0" * 64,
+        "status": "done",
+        "result": {"total_events": 0},
+        **fields,
+    }
+    return Report.objects.create(**values)
+
+
+def test_stored_report_list_answers_as_documented(openapi, admin_client_api, auth_client):
+    _stored_report()
+    _stored_report(period_start="2026-01-05", period_end="2026-01-05", status="failed")
+
+    ok = admin_client_api.get(PREFIX + "reports/saved/")
+    assert (ok.status_code, ok.json()["count"]) == (200, 2)
+    assert_matches(openapi, "reports/saved/", "get", ok)
+    bad = admin_client_api.get(PREFIX + "reports/saved/?status=lost")
+    assert bad.status_code == 400
+    assert_matches(openapi, "reports/saved/", "get", bad)
+    forbidden = auth_client.get(PREFIX + "reports/saved/")
+    assert forbidden.status_code == 403
+    assert_matches(openapi, "reports/saved/", "get", forbidden)
+    assert documented_statuses(openapi, "reports/saved/", "get") == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "404",
+    }
+
+
+def test_stored_report_detail_answers_as_documented(openapi, admin_client_api):
+    report = _stored_report(result={"nested": {"any": ["json", 1, None]}})
+
+    ok = admin_client_api.get(f"{PREFIX}reports/saved/{report.pk}/")
+    assert ok.status_code == 200
+    assert_matches(openapi, "reports/saved/{id}/", "get", ok)
+    missing = admin_client_api.get(f"{PREFIX}reports/saved/{report.pk + 1}/")
+    assert missing.status_code == 404
+    assert_matches(openapi, "reports/saved/{id}/", "get", missing)
+
+
+def test_generate_report_answers_as_documented(
+    openapi, admin_client_api, engagement_settings, django_capture_on_commit_callbacks
+):
+    url = PREFIX + "reports/saved/generate/"
+    body = {"report_type": "daily_summary", "date": "2026-01-04"}
+
+    created = admin_client_api.post(url, body, format="json")
+    assert created.status_code == 201
+    assert_matches(openapi, "reports/saved/generate/", "post", created)
+    stored = admin_client_api.post(url, body, format="json")
+    assert stored.status_code == 200
+    assert_matches(openapi, "reports/saved/generate/", "post", stored)
+    engagement_settings.update(ASYNC_REPORTS=True)
+    with django_capture_on_commit_callbacks(execute=False):
+        queued = admin_client_api.post(url, {**body, "date": "2026-01-05"}, format="json")
+    assert queued.status_code == 202
+    assert_matches(openapi, "reports/saved/generate/", "post", queued)
+    bad = admin_client_api.post(url, {"report_type": "hourly"}, format="json")
+    assert bad.status_code == 400
+    assert_matches(openapi, "reports/saved/generate/", "post", bad)
+    assert documented_statuses(openapi, "reports/saved/generate/", "post") == {
+        "200",
+        "201",
+        "202",
+        "400",
+        "401",
+        "403",
+    }
+
+
+def test_export_documents_both_streaming_formats(openapi):
+    responses = operation(openapi, "reports/export/", "get")["responses"]
+
+    assert sorted(responses["200"]["content"]) == ["application/x-ndjson", "text/csv"]
+    [format_parameter] = [
+        p
+        for p in operation(openapi, "reports/export/", "get")["parameters"]
+        if p["name"] == "format"
+    ]
+    assert format_parameter["schema"]["enum"] == ["csv", "json", "jsonl"]
+
+
+def test_stored_report_list_past_the_last_page_is_a_documented_404(openapi, admin_client_api):
+    response = admin_client_api.get(PREFIX + "reports/saved/?page=2")
+
+    assert (response.status_code, response.json()) == (404, {"detail": "Invalid page."})
+    assert_matches(openapi, "reports/saved/", "get", response)

@@ -1,4 +1,5 @@
-"""Django admin for django-engagement: events, feed items, aggregates and the dashboard.
+"""Django admin for django-engagement: events, feed items, aggregates, stored reports and
+the dashboard.
 
 Registered on ``django.contrib.admin.site`` by admin autodiscovery. The event
 and feed admins follow a swap (``ENGAGEMENT_EVENT_MODEL`` /
@@ -21,6 +22,7 @@ from ..models import (
     EventDayTotal,
     FeedEmail,
     NotificationPreference,
+    Report,
     TargetMute,
     get_event_model,
     get_feed_model,
@@ -33,6 +35,7 @@ from .options import (
     EventDayTotalAdmin,
     FeedEmailAdmin,
     NotificationPreferenceAdmin,
+    ReportAdmin,
     TargetMuteAdmin,
 )
 
@@ -43,6 +46,7 @@ __all__ = [
     "EventDayTotalAdmin",
     "FeedEmailAdmin",
     "NotificationPreferenceAdmin",
+    "ReportAdmin",
     "TargetMuteAdmin",
     "can_view_dashboard",
     "dashboard_view",
@@ -60,6 +64,7 @@ def setup_admin(site: AdminSite) -> None:
     site.register(NotificationPreference, NotificationPreferenceAdmin)
     site.register(TargetMute, TargetMuteAdmin)
     site.register(FeedEmail, FeedEmailAdmin)
+    site.register(Report, ReportAdmin)
     install_dashboard(site)
 
 

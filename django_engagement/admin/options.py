@@ -286,3 +286,24 @@ class EventDayTotalAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+class ReportAdmin(admin.ModelAdmin):
+    """Stored reports, read-only: ``generate_reports``, the API and the tasks write them.
+
+    Deleting a row is allowed; the same request then generates the report afresh.
+    """
+
+    date_hierarchy = "created"
+    list_display = ("title", "report_type", "period_start", "period_end", "status", "created")
+    list_filter = ("report_type", "status")
+    search_fields = ("title",)
+    raw_id_fields = ("created_by",)
+    exclude = ("parameters_key",)
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

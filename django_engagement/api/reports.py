@@ -6,6 +6,7 @@
     GET reports/active-users/?date=2026-01-04
     GET reports/top/?key=service_id&date_from=2026-01-01&date_to=2026-01-04&limit=20
     GET reports/export/?date=2026-01-04&event_type=page_view&limit=10000   (streaming CSV)
+    GET reports/export/?format=json&date=2026-01-04     (streaming JSON Lines)
     GET reports/dashboard/?days=7
 
 Query parameters are validated by small serializers, so a bad value is a 400
@@ -31,12 +32,15 @@ from ..services.aggregation import today
 from ..services.analytics import check_day
 from ..services.csv_writer import csv_chunks
 from ..services.dashboard import MAX_DAYS, build_dashboard
+from ..services.json_lines import JSON_LINES_MEDIA_TYPE, json_lines_chunks
 from .parsers import JSONBodyMixin
 from .permissions import report_permissions
 from .schema import OpenApiTypes, error_responses, extend_schema, inline_serializer
 
 DEFAULT_TOP_DAYS = 30
 MAX_EXPORT_ROWS = 1_000_000
+#: ``?format=`` of the export: json and jsonl both mean JSON Lines.
+EXPORT_FORMATS = ("csv", "json", "jsonl")
 
 
 def validate_day(value: date) -> None:
@@ -103,6 +107,12 @@ class ExportQuery(serializers.Serializer):
     )
     limit = serializers.IntegerField(
         required=False, default=10_000, min_value=1, max_value=MAX_EXPORT_ROWS
+    )
+    format = serializers.ChoiceField(
+        choices=EXPORT_FORMATS,
+        required=False,
+        help_text="csv (default), or json (also jsonl): JSON Lines, one event object a line "
+        "(application/x-ndjson). Accept: application/x-ndjson picks JSON Lines too.",
     )
 
 
@@ -231,27 +241,49 @@ class CSVRenderer(BaseRenderer):
         return JSONRenderer().render(data)
 
 
+class JSONLinesRenderer(BaseRenderer):
+    """Lets ``Accept: application/x-ndjson`` through content negotiation; the lines stream."""
+
+    media_type = JSON_LINES_MEDIA_TYPE
+    format = "jsonl"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context=None):
+        # Only error bodies get here (the export streams its own response).
+        return JSONRenderer().render(data)
+
+
 class EventExportView(ReportView):
-    """Streaming CSV of raw events, newest first, at most `limit` rows."""
+    """Streaming export of raw events, newest first, at most `limit` rows: CSV, or JSON
+    Lines with `format=json` (or `Accept: application/x-ndjson`)."""
 
     query_serializer = ExportQuery
-    renderer_classes = [JSONRenderer, CSVRenderer]
+    renderer_classes = [JSONRenderer, CSVRenderer, JSONLinesRenderer]
 
     @extend_schema(
         parameters=[ExportQuery],
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
+            (200, JSON_LINES_MEDIA_TYPE): OpenApiTypes.STR,
             **{(code, "application/json"): body for code, body in REPORT_ERRORS.items()},
         },
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         params = self.query(request)
         day, event_type = params.get("date"), params.get("event_type")
-        rows = reports.export_rows(day=day, event_type=event_type, limit=params["limit"])
-
         name = "-".join(
             ["events", day.isoformat() if day else "all", *([event_type] if event_type else [])]
         )
+        as_json = params.get("format") in ("json", "jsonl") or (
+            "format" not in params and request.accepted_renderer.format == "jsonl"
+        )
+        if as_json:
+            records = reports.export_records(day=day, event_type=event_type, limit=params["limit"])
+            response = StreamingHttpResponse(
+                json_lines_chunks(records), content_type=JSON_LINES_MEDIA_TYPE
+            )
+            response["Content-Disposition"] = f'attachment; filename="{name}.jsonl"'
+            return response
+        rows = reports.export_rows(day=day, event_type=event_type, limit=params["limit"])
         response = StreamingHttpResponse(
             csv_chunks(reports.EXPORT_COLUMNS, rows), content_type="text/csv; charset=utf-8"
         )

@@ -31,6 +31,8 @@ ENDPOINTS = {
     "reports/top": "engagement-reports-top",
     "reports/export": "engagement-reports-export",
     "reports/dashboard": "engagement-reports-dashboard",
+    "reports/saved": "engagement-reports-saved-list",
+    "reports/saved/generate": "engagement-reports-saved-generate",
 }
 
 

@@ -15,6 +15,7 @@ from .event import Event
 from .feed import ActivityFeedItem
 from .outbox import PendingFanOut
 from .preferences import EmailFrequency, FeedEmail, NotificationPreference, TargetMute
+from .report import Report, ReportType
 
 __all__ = [
     "AbstractActivityFeedItem",
@@ -27,6 +28,8 @@ __all__ = [
     "FeedEmail",
     "NotificationPreference",
     "PendingFanOut",
+    "Report",
+    "ReportType",
     "TargetMute",
     "column_limit",
     "column_of",

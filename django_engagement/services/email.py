@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email.policy
 import inspect
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -26,14 +27,16 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core import mail, signing
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from ..conf import engagement_settings
-from ..models import EmailFrequency, FeedEmail, get_feed_model
+from ..models import EmailFrequency, FeedEmail, Report, get_feed_model
 from ..signals import emails_requested
+from .analytics import ranked
 from .dashboard import build_dashboard
 from .preferences import queue_emails
 
@@ -282,6 +285,37 @@ def send_engagement_summary(*, days: int | None = None) -> int:
         return 0
     dashboard = build_dashboard(days or engagement_settings.SUMMARY_DAYS)
     messages = [_message("summary", {"dashboard": dashboard}, to, None) for to in recipients]
+    return _mail_connection().send_messages(messages) or 0
+
+
+def send_report_email(
+    report: Report, recipients: Sequence[str], *, file_url: str | None = None
+) -> int:
+    """Email stored ``report`` to ``recipients``, one message each; returns how many went.
+
+    The body names the report and its main numbers; its result is attached as
+    ``<report_type>-<start>-<end>.json``, and ``file_url`` (a file in ``REPORT_STORAGE``)
+    is linked. Templates ``django_engagement/email/report*``.
+    """
+    recipients = [address for address in recipients if address]
+    if not recipients:
+        return 0
+    result = report.result if isinstance(report.result, dict) else {}
+    context = {
+        "report": report,
+        "result": result,
+        # Ranked pairs: jsonb keeps no key order, and a template would read an event type
+        # named "items" as the dict's key.
+        "events_by_type": ranked(result.get("events_by_type") or {}),
+        "file_url": file_url,
+    }
+    name = f"{report.report_type}-{report.period_start}-{report.period_end}.json"
+    attachment = json.dumps(report.result, cls=DjangoJSONEncoder, indent=2, sort_keys=True)
+    messages = []
+    for to in recipients:
+        message = _message("report", context, to, None)
+        message.attach(name, attachment, "application/json")
+        messages.append(message)
     return _mail_connection().send_messages(messages) or 0
 
 
