@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_engagement', '0006_event_day_totals'),
+        ('django_engagement', '0007_model_utils_timestamps'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
