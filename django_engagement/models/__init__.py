@@ -9,7 +9,13 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 
 from ..conf import engagement_settings
-from .aggregate import EventAggregateDaily, EventDayTotal
+from .aggregate import (
+    EventAggregateDaily,
+    EventDayTotal,
+    EventPeriodAggregate,
+    EventPeriodTotal,
+    Period,
+)
 from .base import AbstractActivityFeedItem, AbstractEvent
 from .event import Event
 from .feed import ActivityFeedItem
@@ -24,9 +30,12 @@ __all__ = [
     "EmailFrequency",
     "EventAggregateDaily",
     "EventDayTotal",
+    "EventPeriodAggregate",
+    "EventPeriodTotal",
     "FeedEmail",
     "NotificationPreference",
     "PendingFanOut",
+    "Period",
     "TargetMute",
     "column_of",
     "get_event_model",
