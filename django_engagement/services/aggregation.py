@@ -169,15 +169,13 @@ def hour_bounds(day: date_type) -> list[tuple[datetime, datetime]]:
     so 23 on a spring DST day and 25 on an autumn one (the repeated local hour twice,
     with its two offsets)."""
     start, end = day_bounds(day)
-    hours = []
-    while start < end:
-        if start.tzinfo is None:
-            following = start + timedelta(hours=1)
-        else:
-            following = (start.astimezone(UTC) + timedelta(hours=1)).astimezone(start.tzinfo)
-        hours.append((start, min(following, end)))
-        start = following
-    return hours
+    tz = start.tzinfo
+    if tz is None:
+        return [(start + timedelta(hours=n), start + timedelta(hours=n + 1)) for n in range(24)]
+    # Step in UTC: arithmetic on aware datetimes of one zone is wall-clock arithmetic.
+    first, last = start.astimezone(UTC), end.astimezone(UTC)
+    steps = [first + timedelta(hours=n) for n in range(26) if first + timedelta(hours=n) < last]
+    return [(at.astimezone(tz), min(at + timedelta(hours=1), last).astimezone(tz)) for at in steps]
 
 
 def period_bounds(period: str, day: date_type) -> list[tuple[datetime, datetime]]:
@@ -231,7 +229,7 @@ def compute_periods(bounds: list[tuple[datetime, datetime]]) -> list[DayAggregat
     for row in events.values("bucket", "event_type", "source").annotate(**_METRIC_EXPRESSIONS):
         found[row.pop("bucket")].rows.append(row)
     for row in events.values("bucket").annotate(**_METRIC_EXPRESSIONS):
-        found[row.pop("bucket")].totals = row
+        found[row.pop("bucket")].totals.update(row)
     return found
 
 
