@@ -334,3 +334,12 @@ def test_an_unfinished_period_is_read_raw(march, user):
 
     assert analytics.type_counts(window) == {"page_view": 1}
     assert analytics.period_totals(window) is None
+
+
+def test_admin_lists_the_period_rows_read_only(march, admin_client):
+    aggregate_period("month", SPRING)
+    for model in ("eventperiodaggregate", "eventperiodtotal"):
+        response = admin_client.get(f"/admin/django_engagement/{model}/?period=month")
+        assert response.status_code == 200
+        assert response.context["cl"].result_count == (2 if model == "eventperiodaggregate" else 1)
+        assert admin_client.get(f"/admin/django_engagement/{model}/add/").status_code == 403

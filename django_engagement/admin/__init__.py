@@ -19,6 +19,8 @@ from django.contrib.admin import AdminSite
 from ..models import (
     EventAggregateDaily,
     EventDayTotal,
+    EventPeriodAggregate,
+    EventPeriodTotal,
     FeedEmail,
     NotificationPreference,
     TargetMute,
@@ -31,6 +33,8 @@ from .options import (
     EventAdmin,
     EventAggregateDailyAdmin,
     EventDayTotalAdmin,
+    EventPeriodAggregateAdmin,
+    EventPeriodTotalAdmin,
     FeedEmailAdmin,
     NotificationPreferenceAdmin,
     TargetMuteAdmin,
@@ -41,6 +45,8 @@ __all__ = [
     "EventAdmin",
     "EventAggregateDailyAdmin",
     "EventDayTotalAdmin",
+    "EventPeriodAggregateAdmin",
+    "EventPeriodTotalAdmin",
     "FeedEmailAdmin",
     "NotificationPreferenceAdmin",
     "TargetMuteAdmin",
@@ -57,6 +63,8 @@ def setup_admin(site: AdminSite) -> None:
     site.register(get_feed_model(), ActivityFeedItemAdmin)
     site.register(EventAggregateDaily, EventAggregateDailyAdmin)
     site.register(EventDayTotal, EventDayTotalAdmin)
+    site.register(EventPeriodAggregate, EventPeriodAggregateAdmin)
+    site.register(EventPeriodTotal, EventPeriodTotalAdmin)
     site.register(NotificationPreference, NotificationPreferenceAdmin)
     site.register(TargetMute, TargetMuteAdmin)
     site.register(FeedEmail, FeedEmailAdmin)

@@ -286,3 +286,43 @@ class EventDayTotalAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+class EventPeriodAggregateAdmin(admin.ModelAdmin):
+    """Read-only view of the hour, ISO week and month rows ``aggregate_period`` writes."""
+
+    date_hierarchy = "start"
+    list_display = (
+        "period",
+        "start",
+        "event_type",
+        "source",
+        "count",
+        "unique_users",
+        "unique_anonymous",
+        "updated_at",
+    )
+    list_filter = ("period", "event_type", SourceListFilter)
+    search_fields = ("=event_type",)
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class EventPeriodTotalAdmin(admin.ModelAdmin):
+    """Read-only view of the period-wide totals ``aggregate_period`` writes."""
+
+    date_hierarchy = "start"
+    list_display = ("period", "start", "end", "count", "unique_users", "unique_anonymous")
+    list_filter = ("period",)
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
