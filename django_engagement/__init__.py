@@ -2,7 +2,7 @@
 
 The public Python API is importable from the package root::
 
-    from django_engagement import record_event, notify, feed_summary
+    from django_engagement import record_event, notify, feed_summary, selectors
 
 Names are resolved lazily (PEP 562) so importing the package never touches
 the app registry.
@@ -27,13 +27,21 @@ _LAZY_EXPORTS = {
     "apply_retention": "django_engagement.services.retention",
     "purge_events": "django_engagement.services.retention",
     "aggregate_daily": "django_engagement.services.aggregation",
+    "aggregate_period": "django_engagement.services.aggregation",
     "build_engagement_report": "django_engagement.services.engagement_report",
 }
 
-__all__ = ["__version__", *_LAZY_EXPORTS]
+# Modules of the public API: ``from django_engagement import selectors``.
+_LAZY_MODULES = {
+    "selectors": "django_engagement.services.selectors",
+}
+
+__all__ = ["__version__", *_LAZY_EXPORTS, *_LAZY_MODULES]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        return import_module(_LAZY_MODULES[name])
     module_path = _LAZY_EXPORTS.get(name)
     if module_path is None:
         raise AttributeError(f"module 'django_engagement' has no attribute {name!r}")

@@ -1,7 +1,6 @@
 """System checks that catch misconfiguration at ``manage.py check`` time.
 
-Ids: ``django_engagement.E001``-``E015`` and ``E017`` (errors), ``W001``-``W006`` and
-``W008`` (warnings);
+Ids: ``django_engagement.E001``-``E018`` (errors) and ``W001``-``W009`` (warnings);
 docs/reference/checks.md lists each with its fix.
 """
 
@@ -418,7 +417,50 @@ def check_engagement_settings(app_configs=None, **kwargs: Any) -> list[checks.Ch
         + _optional_dependency_errors()
         + _read_database_errors()
         + _throttle_cache_warnings()
+        + _report_cache_messages()
     )
+
+
+def _report_cache_messages() -> list[checks.CheckMessage]:
+    """E018: ``CACHE`` names no cache or ``CACHE_TIMEOUT`` is no number of seconds;
+    W009: results are cached per process, where aggregation run elsewhere cannot
+    invalidate them."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    timeout, alias = engagement_settings.CACHE_TIMEOUT, engagement_settings.CACHE
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0
+    ):
+        return [
+            checks.Error(
+                f"ENGAGEMENT CACHE_TIMEOUT must be a number of seconds or None, got {timeout!r}.",
+                hint="0 or None turns the report cache off.",
+                id="django_engagement.E018",
+            )
+        ]
+    if not timeout:
+        return []
+    if not isinstance(alias, str) or alias not in settings.CACHES:
+        return [
+            checks.Error(
+                f"ENGAGEMENT CACHE {alias!r} is not an alias of settings.CACHES.",
+                hint=f"Use one of: {', '.join(sorted(settings.CACHES))}.",
+                id="django_engagement.E018",
+            )
+        ]
+    if isinstance(caches[alias], LocMemCache):
+        return [
+            checks.Warning(
+                f"ENGAGEMENT caches reports in a LocMemCache (CACHES[{alias!r}]): each "
+                "process keeps its own copy, which aggregation run in another process "
+                "(a cron job, a Celery worker) cannot invalidate.",
+                hint="Point CACHE at a cache all processes share (Redis, Memcached), or set "
+                "CACHE_TIMEOUT to a few seconds or 0.",
+                id="django_engagement.W009",
+            )
+        ]
+    return []
 
 
 # App label -> (id, why the package needs it). Without contenttypes Django cannot even load

@@ -115,6 +115,10 @@ DEFAULTS: dict[str, Any] = {
     "ASYNC_REPORTS": False,
     # Database alias of every analytic read (reports, dashboard); None: the router's choice
     "READ_DATABASE": None,
+    # Report and dashboard results cached in CACHES[CACHE] for CACHE_TIMEOUT seconds
+    # (0 or None: off); aggregation invalidates the days it writes (docs/guide/reports.md)
+    "CACHE": "default",
+    "CACHE_TIMEOUT": 300,
     # Text cells starting with = + - @ tab CR get a leading ' in every CSV (formula injection)
     "CSV_ESCAPE_FORMULAS": True,
     # Real-time stream (docs/guide/realtime.md): None picks "postgres" on PostgreSQL,

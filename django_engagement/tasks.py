@@ -32,6 +32,11 @@ Schedule the maintenance ones with Celery beat, e.g.::
             "schedule": crontab(hour=2, minute=0),
             "kwargs": {"email_recipients": ["reports@example.com"]},
         },
+        "engagement-aggregate-weeks": {     # the ISO week of yesterday, rewritten daily
+            "task": "django_engagement.tasks.aggregate_daily_task",
+            "schedule": crontab(hour=1, minute=10),
+            "kwargs": {"period": "week"},
+        },
     }
 """
 
@@ -45,6 +50,7 @@ from celery import shared_task
 
 from .models import Report
 from .services.aggregation import aggregate_daily
+from .services.aggregation import PERIODS, aggregate_daily, aggregate_period
 from .services.email import send_immediate_emails, send_period
 from .services.feed import fan_out_event_ids, flush_pending_fan_out, populate_feed
 from .services.retention import apply_retention, purge_events
@@ -107,11 +113,17 @@ def purge_events_task(days: int | None = None) -> None:
 
 
 @shared_task(**RETRYING)
-def aggregate_daily_task(date: str | None = None) -> None:
-    """Aggregate one day (ISO date string); default: yesterday in ``TIME_ZONE``."""
+def aggregate_daily_task(date: str | None = None, period: str = "day") -> None:
+    """Aggregate the ``period`` (hour, day, week, month) containing one day (ISO date
+    string); default: the day (or its hours, week, month) of yesterday in ``TIME_ZONE``."""
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period!r}.")
     # None lets the service pick yesterday in TIME_ZONE, not in an activated time zone.
     day = dt.date.fromisoformat(date) if date else None
-    logger.info("aggregate_daily(%s): %s", date, aggregate_daily(day))
+    if period == "day":
+        logger.info("aggregate_daily(%s): %s", date, aggregate_daily(day))
+    else:
+        logger.info("aggregate_period(%s, %s): %s", period, date, aggregate_period(period, day))
 
 
 # A report that fails is recorded as failed (with its error) by run_report, not raised:

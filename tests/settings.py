@@ -43,6 +43,9 @@ ENGAGEMENT = {
     "TARGET_PARTICIPANTS": "members",
     # The SDK endpoints are routed (tests/urls.py); without a key check W004 warns.
     "WRITE_KEYS": {"wk_test": {"source": "web"}},
+    # Cached results would outlive each test's rolled-back data (and a shared CACHE_URL
+    # cache, the run): off here, on in tests/test_cache.py.
+    "CACHE_TIMEOUT": 0,
 }
 
 MIDDLEWARE = [

@@ -20,6 +20,8 @@ from django.contrib.admin import AdminSite
 from ..models import (
     EventAggregateDaily,
     EventDayTotal,
+    EventPeriodAggregate,
+    EventPeriodTotal,
     FeedEmail,
     NotificationPreference,
     Report,
@@ -33,6 +35,8 @@ from .options import (
     EventAdmin,
     EventAggregateDailyAdmin,
     EventDayTotalAdmin,
+    EventPeriodAggregateAdmin,
+    EventPeriodTotalAdmin,
     FeedEmailAdmin,
     NotificationPreferenceAdmin,
     ReportAdmin,
@@ -44,6 +48,8 @@ __all__ = [
     "EventAdmin",
     "EventAggregateDailyAdmin",
     "EventDayTotalAdmin",
+    "EventPeriodAggregateAdmin",
+    "EventPeriodTotalAdmin",
     "FeedEmailAdmin",
     "NotificationPreferenceAdmin",
     "ReportAdmin",
@@ -61,6 +67,8 @@ def setup_admin(site: AdminSite) -> None:
     site.register(get_feed_model(), ActivityFeedItemAdmin)
     site.register(EventAggregateDaily, EventAggregateDailyAdmin)
     site.register(EventDayTotal, EventDayTotalAdmin)
+    site.register(EventPeriodAggregate, EventPeriodAggregateAdmin)
+    site.register(EventPeriodTotal, EventPeriodTotalAdmin)
     site.register(NotificationPreference, NotificationPreferenceAdmin)
     site.register(TargetMute, TargetMuteAdmin)
     site.register(FeedEmail, FeedEmailAdmin)

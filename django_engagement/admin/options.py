@@ -224,7 +224,19 @@ class ActivityFeedItemAdmin(BigTableAdmin):
         self.message_user(request, message, messages.SUCCESS)
 
 
-class EventAggregateDailyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the package writes (aggregates, stored reports): listed, never added or edited."""
+
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class EventAggregateDailyAdmin(ReadOnlyAdmin):
     """Read-only view of the rows ``aggregate_events_daily`` writes."""
 
     date_hierarchy = "date"
@@ -239,13 +251,6 @@ class EventAggregateDailyAdmin(admin.ModelAdmin):
     )
     list_filter = ("event_type", SourceListFilter, "date")
     search_fields = ("=event_type",)
-    list_per_page = 100
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 class NotificationPreferenceAdmin(admin.ModelAdmin):
@@ -274,21 +279,14 @@ class FeedEmailAdmin(admin.ModelAdmin):
         return False
 
 
-class EventDayTotalAdmin(admin.ModelAdmin):
+class EventDayTotalAdmin(ReadOnlyAdmin):
     """Read-only view of the day-wide totals ``aggregate_events_daily`` writes."""
 
     date_hierarchy = "date"
     list_display = ("date", "count", "unique_users", "unique_anonymous", "updated_at")
-    list_per_page = 100
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(ReadOnlyAdmin):
     """Stored reports, read-only: ``generate_reports``, the API and the tasks write them.
 
     Deleting a row is allowed; the same request then generates the report afresh.
@@ -300,10 +298,29 @@ class ReportAdmin(admin.ModelAdmin):
     search_fields = ("title",)
     raw_id_fields = ("created_by",)
     exclude = ("parameters_key",)
-    list_per_page = 100
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
+class EventPeriodAggregateAdmin(ReadOnlyAdmin):
+    """Read-only view of the hour, ISO week and month rows ``aggregate_period`` writes."""
+
+    date_hierarchy = "start"
+    list_display = (
+        "period",
+        "start",
+        "event_type",
+        "source",
+        "count",
+        "unique_users",
+        "unique_anonymous",
+        "updated_at",
+    )
+    list_filter = ("period", "event_type", SourceListFilter)
+    search_fields = ("=event_type",)
+
+
+class EventPeriodTotalAdmin(ReadOnlyAdmin):
+    """Read-only view of the period-wide totals ``aggregate_period`` writes."""
+
+    date_hierarchy = "start"
+    list_display = ("period", "start", "end", "count", "unique_users", "unique_anonymous")
+    list_filter = ("period",)

@@ -9,7 +9,13 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 
 from ..conf import engagement_settings
-from .aggregate import EventAggregateDaily, EventDayTotal
+from .aggregate import (
+    EventAggregateDaily,
+    EventDayTotal,
+    EventPeriodAggregate,
+    EventPeriodTotal,
+    Period,
+)
 from .base import AbstractActivityFeedItem, AbstractEvent
 from .event import Event
 from .feed import ActivityFeedItem
@@ -25,11 +31,14 @@ __all__ = [
     "EmailFrequency",
     "EventAggregateDaily",
     "EventDayTotal",
+    "EventPeriodAggregate",
+    "EventPeriodTotal",
     "FeedEmail",
     "NotificationPreference",
     "PendingFanOut",
     "Report",
     "ReportType",
+    "Period",
     "TargetMute",
     "column_limit",
     "column_of",

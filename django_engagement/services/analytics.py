@@ -12,7 +12,9 @@ Usage::
 these instead of cutting days, counting and ranking themselves, so ``reports/*``,
 ``reports/dashboard/``, the admin dashboard and ``engagement_report`` agree.
 Whole days that ``aggregate_daily`` stored after they ended are read from the daily
-aggregates, other days from raw events, with the same numbers either way. Every read
+aggregates, other days from raw events, with the same numbers either way; window-wide
+numbers (``type_counts``, ``unique_visitors``) read the coarsest period that answers
+them: whole aggregated months, then ISO weeks, then days, then raw events. Every read
 goes to ``READ_DATABASE`` (``None``: the database router's choice).
 """
 
@@ -29,15 +31,23 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
-from django.db.models import Count, Q, QuerySet, Sum, Value
+from django.db.models import Count, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import NullIf, TruncDate
 from django.utils import timezone
 
 from ..conf import engagement_settings
-from ..models import EventAggregateDaily, EventDayTotal, get_event_model, get_target_model
-from .aggregation import day_bounds, today
+from ..models import (
+    EventAggregateDaily,
+    EventDayTotal,
+    EventPeriodAggregate,
+    EventPeriodTotal,
+    Period,
+    get_event_model,
+    get_target_model,
+)
+from .aggregation import day_bounds, period_days, today
 
 __all__ = [
     "DateWindow",
@@ -48,13 +58,17 @@ __all__ = [
     "iso_timestamp",
     "pk_json",
     "ranked",
+    "period_totals",
     "read_database",
+    "signups_per_day",
     "target_json_id",
     "target_names",
     "target_type",
     "top_targets",
     "top_users",
+    "type_counts",
     "unique_visitors",
+    "users_joined_before",
 ]
 
 K = TypeVar("K", bound=Hashable)
@@ -298,13 +312,17 @@ def day_totals(day: date) -> dict[str, int]:
 def unique_visitors(window: DateWindow) -> tuple[int, int]:
     """Distinct signed-in users and distinct non-empty anonymous ids over ``window``.
 
-    Distinct counts cannot be summed over days, so a window longer than one day
-    always reads raw events. COUNT(*) over a DISTINCT subquery: PostgreSQL runs it
-    as a parallel hash aggregate, where COUNT(DISTINCT ...) sorts in one process.
+    Distinct counts cannot be summed over days, so a window longer than one day reads
+    raw events, unless it is exactly one whole aggregated ISO week or month. COUNT(*)
+    over a DISTINCT subquery: PostgreSQL runs it as a parallel hash aggregate, where
+    COUNT(DISTINCT ...) sorts in one process.
     """
     if window.start == window.end:
         totals = day_totals(window.start)
         return totals["unique_users"], totals["unique_anonymous"]
+    stored = period_totals(window)
+    if stored is not None:
+        return stored["unique_users"], stored["unique_anonymous"]
     in_window = events().filter(window.q())
     users = in_window.filter(user__isnull=False).values("user_id").distinct().count()
     anonymous = in_window.exclude(anonymous_id="").values("anonymous_id").distinct().count()
@@ -382,3 +400,158 @@ def top_targets(window: DateWindow, limit: int) -> list[dict[str, Any]]:
             }
         )
     return result
+
+
+# -- periods: the coarsest aggregate that answers ------------------------------------------
+
+
+def _local_date(moment: datetime) -> date:
+    if settings.USE_TZ:
+        return timezone.localtime(moment, timezone.get_default_timezone()).date()
+    return moment.date()
+
+
+def _whole_aggregated_periods(window: DateWindow) -> dict[str, list[DateWindow]]:
+    """Weeks and months inside ``window`` aggregated after they ended, as day spans by
+    period (one query)."""
+    found: dict[str, list[DateWindow]] = {Period.MONTH: [], Period.WEEK: []}
+    rows = (
+        EventPeriodTotal._default_manager.using(read_database())
+        .filter(
+            period__in=list(found),
+            start__gte=window.start_at,
+            end__lte=window.end_before,
+            updated_at__gte=F("end"),
+        )
+        .order_by("start")
+        .values_list("period", "start")
+    )
+    for period, start in rows:
+        first, last = period_days(period, _local_date(start))
+        found[period].append(DateWindow(first, last))
+    return found
+
+
+def period_cover(window: DateWindow) -> tuple[dict[str, list[DateWindow]], set[date]]:
+    """How ``window`` is answered: the whole aggregated months it holds, then the whole
+    aggregated ISO weeks outside those months, and the days they cover (the rest is left
+    to ``daily_type_counts``' days-or-raw rule). One query."""
+    stored = _whole_aggregated_periods(window)
+    covered: set[date] = set()
+    chosen: dict[str, list[DateWindow]] = {Period.MONTH: [], Period.WEEK: []}
+    for period in (Period.MONTH, Period.WEEK):
+        for span in stored[period]:
+            days = set(span.days())
+            if days & covered:
+                continue
+            chosen[period].append(span)
+            covered |= days
+    return chosen, covered
+
+
+def type_counts(window: DateWindow) -> Counter[str]:
+    """Events per event type over the whole ``window``, from the coarsest aggregates that
+    answer it: whole aggregated months, ISO weeks, days, then raw events for the rest.
+
+    At most five queries whatever the window: the aggregated weeks and months, their
+    rows, the aggregated days, their rows, the raw rest. Same numbers as counting raw
+    events, as long as the aggregates were written after their periods ended.
+    """
+    chosen, covered = period_cover(window)
+    counts: Counter[str] = Counter()
+    periods = Q()
+    for period, spans in chosen.items():
+        if spans:
+            periods |= Q(period=period, start__in=[span.start_at for span in spans])
+    if covered:
+        for event_type, count in (
+            EventPeriodAggregate._default_manager.using(read_database())
+            .filter(periods)
+            .order_by()
+            .values("event_type")
+            .annotate(count=Sum("count"))
+            .values_list("event_type", "count")
+        ):
+            counts[event_type] += count
+    days = _whole_aggregated_days(window) - covered
+    if days:
+        for event_type, count in (
+            EventAggregateDaily._default_manager.using(read_database())
+            .filter(date__in=days)
+            .order_by()
+            .values("event_type")
+            .annotate(count=Sum("count"))
+            .values_list("event_type", "count")
+        ):
+            counts[event_type] += count
+    raw = _raw_days(window, days | covered)
+    if raw is not None:
+        for event_type, count in (
+            events()
+            .filter(raw)
+            .values("event_type")
+            .annotate(count=Count("pk"))
+            .values_list("event_type", "count")
+        ):
+            counts[event_type] += count
+    return counts
+
+
+def period_totals(window: DateWindow) -> dict[str, int] | None:
+    """The stored totals (``count``, ``unique_users``, ``unique_anonymous``) when
+    ``window`` is exactly one whole aggregated ISO week or month, else None (one query)."""
+    for period in (Period.WEEK, Period.MONTH):
+        if period_days(period, window.start) == (window.start, window.end):
+            return (
+                EventPeriodTotal._default_manager.using(read_database())
+                .filter(period=period, start=window.start_at, updated_at__gte=F("end"))
+                .values(*TOTALS)
+                .first()
+            )
+    return None
+
+
+# -- users ---------------------------------------------------------------------------------
+
+
+def user_joined_field() -> str | None:
+    """``date_joined`` when the user model has it as a DateTimeField (custom ones may not)."""
+    User = get_user_model()
+    try:
+        field = User._meta.get_field("date_joined")
+    except FieldDoesNotExist:
+        return None
+    return "date_joined" if isinstance(field, models.DateTimeField) else None
+
+
+def signups_per_day(window: DateWindow) -> dict[date, int]:
+    """New users per calendar day of ``window`` (by ``date_joined``; days without signups
+    are missing), one grouped query. Empty when the user model has no ``date_joined``."""
+    joined = user_joined_field()
+    if joined is None:
+        return {}
+    tz = timezone.get_default_timezone() if settings.USE_TZ else None
+    User = get_user_model()
+    return dict(
+        User._default_manager.using(read_database())
+        .filter(window.q(joined))
+        .annotate(day=TruncDate(joined, tzinfo=tz))
+        .order_by()
+        .values("day")
+        .annotate(count=Count("pk"))
+        .values_list("day", "count")
+    )
+
+
+def users_joined_before(day: date) -> int:
+    """Users who joined before ``day`` began (local midnight), one count; 0 without
+    ``date_joined``."""
+    joined = user_joined_field()
+    if joined is None:
+        return 0
+    User = get_user_model()
+    return (
+        User._default_manager.using(read_database())
+        .filter(**{f"{joined}__lt": day_bounds(day)[0]})
+        .count()
+    )

@@ -29,7 +29,8 @@ cost is a fixed number of queries whatever the window or the data: the aggregate
 days, their rows, raw per-day groups, two distinct counts, feed items, top users
 and top targets, then, for the ten top users and targets only, one query for the
 usernames, one for the content types and one per content type for the target
-names (one in the usual setup with ``ENGAGEMENT_TARGET_MODEL``).
+names (one in the usual setup with ``ENGAGEMENT_TARGET_MODEL``). Results are cached
+(``services.cache``, ``CACHE_TIMEOUT``): a warm call costs no query.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any
 
 from ..conf import engagement_settings
 from ..models import get_feed_model
-from . import analytics
+from . import analytics, cache
 
 # The windows offered by the admin page's selector.
 DAY_CHOICES = (7, 30, 90, 365)
@@ -49,6 +50,13 @@ MAX_DAYS = 365
 TOP_LIMIT = 10
 
 
+def _dashboard_days(days: int, *args: Any, **kwargs: Any) -> analytics.DateWindow:
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days must be an integer between 1 and {MAX_DAYS}, got {days!r}.")
+    return analytics.DateWindow.last_days(days)
+
+
+@cache.cached("dashboard", days=_dashboard_days)
 def build_dashboard(days: int) -> dict[str, Any]:
     """Totals and chart series of the last ``days`` calendar days, today included.
 

@@ -13,7 +13,8 @@ Usage::
 
 Numbers come from ``services.analytics``: the daily aggregates for a whole
 aggregated day, raw events otherwise, with the same numbers either way. Days are
-calendar days of ``TIME_ZONE``; reads go to ``READ_DATABASE``.
+calendar days of ``TIME_ZONE``; reads go to ``READ_DATABASE``. The summaries are
+cached (``services.cache``, ``CACHE_TIMEOUT``) until aggregation rewrites their days.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
-from . import analytics
+from . import analytics, cache
 
 EXPORT_COLUMNS = (
     "id",
@@ -48,6 +49,15 @@ EXPORT_CHUNK_SIZE = 2000
 PAYLOAD_KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
+def _one_day(day: date, *args: Any, **kwargs: Any) -> analytics.DateWindow:
+    return analytics.DateWindow.single(day)
+
+
+def _date_range(key: str, *, date_from: date, date_to: date, **kwargs: Any) -> analytics.DateWindow:
+    return analytics.DateWindow(date_from, date_to)
+
+
+@cache.cached("daily_summary", days=_one_day)
 def daily_summary(day: date) -> dict[str, Any]:
     """Totals, distinct users / anonymous ids and events per type (ranked) of ``day``."""
     totals = analytics.day_totals(day)
@@ -61,6 +71,7 @@ def daily_summary(day: date) -> dict[str, Any]:
     }
 
 
+@cache.cached("active_users", days=_one_day)
 def active_users(day: date) -> dict[str, Any]:
     """Distinct signed-in users and anonymous ids of ``day``."""
     totals = analytics.day_totals(day)
@@ -149,6 +160,7 @@ def user_activity(user_id: Any, *, date_from: date, date_to: date) -> dict[str, 
     }
 
 
+@cache.cached("top_values", days=_date_range)
 def top_values(
     key: str, *, date_from: date, date_to: date, limit: int = 20
 ) -> list[dict[str, Any]]:
