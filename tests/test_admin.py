@@ -377,9 +377,10 @@ def test_dashboard_context_has_exact_numbers(known, superuser_client):
     assert {key: kpi["value"] for key, kpi in context["dashboard"]["kpis"].items()} == (
         KNOWN_WEEK_TOTALS
     )
-    assert context["dashboard"]["events_per_day"][-1]["count"] == build_dashboard(7)[
-        "events_per_day"
-    ][-1]["count"]
+    assert (
+        context["dashboard"]["events_per_day"][-1]["count"]
+        == build_dashboard(7)["events_per_day"][-1]["count"]
+    )
     # Neither the user model nor the target model is registered on admin.site: no links.
     assert [(row["username"], row["count"], row["admin_url"]) for row in context["top_users"]] == [
         ("alice", 6, None),

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.utils import timezone
 
 from tests.test_services_dashboard import NO_TRACKING, day, make_known_events
 
@@ -235,5 +233,5 @@ def test_query_count_does_not_grow_with_the_period(staff, known):
         with CaptureQueriesContext(connection) as queries:
             get(staff, query + "&step=page_view&step=login")
         counts.append(len(queries))
-    assert counts[0] == counts[1] == counts[2]
-    assert timezone.now() - timedelta(days=1)  # the window ends today
+    # 20 on both databases today, sessions and auth included; the point is the equality.
+    assert counts[0] == counts[1] == counts[2], counts

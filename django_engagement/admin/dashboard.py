@@ -306,7 +306,7 @@ def _query_string(params: dict[str, Any]) -> str:
     return urlencode([(k, v) for k, v in params.items() if v not in (None, "", [])], doseq=True)
 
 
-def dashboard_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
+def dashboard_view(request: HttpRequest, site: AdminSite) -> HttpResponse | StreamingHttpResponse:
     """Render the charts page (chart data embedded with ``json_script``), or one chart's
     CSV with ``?download=<chart>``; a bad parameter answers 400 with its reason."""
     if not can_view_dashboard(request):
@@ -336,8 +336,9 @@ def dashboard_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
         return response
     data = _with_links(data, Links(site, query.scope), site, query.window)
     targets, groups = _picker_choices(query.scope)
-    scope_params = {
-        "target": "" if query.scope.target is None else str(query.scope.target),
+    selected_target = "" if query.scope.target is None else str(query.scope.target)
+    scope_params: dict[str, Any] = {
+        "target": selected_target,
         "group": query.scope.group or "",
         "step": query.steps,
     }
@@ -374,8 +375,8 @@ def dashboard_view(request: HttpRequest, site: AdminSite) -> HttpResponse:
             "has_groups": bool(engagement_settings.TARGET_GROUP_FIELD),
             "selected_target": scope_params["target"],
             "selected_group": scope_params["group"],
-            "scope_name": target_names.get(scope_params["target"], scope_params["target"])
-            or scope_params["group"],
+            "scope_name": target_names.get(selected_target, selected_target)
+            or (query.scope.group or ""),
             "target_label": engagement_settings.TARGET_LABEL,
             "group_label": engagement_settings.TARGET_GROUP_LABEL,
             "event_type_choices": [(code, event_type_label(code)) for code in known_types],
@@ -422,7 +423,7 @@ def install_dashboard(site: AdminSite) -> None:
         return
     get_urls, get_app_list = site.get_urls, site.get_app_list
 
-    def view(request: HttpRequest) -> HttpResponse:
+    def view(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
         return dashboard_view(request, site)
 
     def get_urls_with_dashboard() -> list[URLResolver | URLPattern]:

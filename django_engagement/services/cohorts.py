@@ -40,6 +40,7 @@ from django.db.models import (
     Count,
     DateField,
     Min,
+    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -103,6 +104,13 @@ def previous_window(window: DateWindow) -> DateWindow:
 # -- scope ---------------------------------------------------------------------------------
 
 
+def _target_model() -> type[Model]:
+    model = get_target_model()
+    if model is None:  # Scope() checks it; this narrows the type
+        raise ValueError("Scoping needs ENGAGEMENT_TARGET_MODEL.")
+    return model
+
+
 @dataclass(frozen=True)
 class Scope:
     """Which events count: all (``Scope()``), one target of ``ENGAGEMENT_TARGET_MODEL``
@@ -126,14 +134,14 @@ class Scope:
 
     def content_type(self) -> ContentType:
         return ContentType.objects.db_manager(analytics.read_database()).get_for_model(
-            get_target_model()
+            _target_model()
         )
 
     def group_target_ids(self) -> list[str]:
         """The group's target pks as ``target_object_id`` stores them (``str(pk)``): one
         query. Read in Python, not as a subquery: a database's text cast of a UUID key
         need not match ``str(uuid)`` (SQLite keeps 32 hex digits)."""
-        model = get_target_model()
+        model = _target_model()
         return [
             str(pk)
             for pk in model._default_manager.using(analytics.read_database())

@@ -342,6 +342,10 @@
         }
       });
     });
+    /* Set through the CSSOM, which a Content Security Policy without 'unsafe-inline' allows. */
+    document.querySelectorAll("[data-heat]").forEach(function (cell) {
+      cell.style.setProperty("--ed-heat", cell.dataset.heat);
+    });
     document.querySelectorAll(".ed-meter-fill[data-value]").forEach(function (fill) {
       var max = Number(fill.dataset.max);
       fill.style.width = (max ? (100 * Number(fill.dataset.value)) / max : 0) + "%";
