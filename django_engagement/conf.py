@@ -58,6 +58,21 @@ DEFAULT_ACTIVITY_TYPES = {
     "reminder": "Reminder",
 }
 
+# Display labels by event type for the dashboard and reports; "{target_label}" is replaced
+# by TARGET_LABEL. Codes without a label read as their code in words ("page_view" ->
+# "Page view"). The codes are the ones the package records itself.
+DEFAULT_EVENT_TYPE_LABELS = {
+    "target_joined": "Joined {target_label}",
+    "target_left": "Left {target_label}",
+    "target_created": "{target_label} created",
+    "target_started": "{target_label} started",
+    "target_updated": "{target_label} updated",
+    "milestone_reached": "Milestone reached",
+    "user_signed_up": "Signed up",
+    "user_logged_in": "Signed in",
+    "user_logged_out": "Signed out",
+}
+
 DEFAULTS: dict[str, Any] = {
     # Ingestion
     "ENABLED": True,
@@ -86,6 +101,8 @@ DEFAULTS: dict[str, Any] = {
     # Activity feed
     "FEED_RULES": None,
     "ACTIVITY_TYPES": DEFAULT_ACTIVITY_TYPES,
+    # Event type labels (merged over DEFAULT_EVENT_TYPE_LABELS): the admin dashboard
+    "EVENT_TYPE_LABELS": DEFAULT_EVENT_TYPE_LABELS,
     "ASYNC_FEED": False,
     # Feed list pagination: "page" (page numbers, with count) or "cursor" (keyset)
     "FEED_PAGINATION": "page",
@@ -140,7 +157,7 @@ DEFAULTS: dict[str, Any] = {
 IMPORT_STRINGS = ("INGEST_PERMISSION_CLASSES", "REPORT_PERMISSION_CLASSES", "FEED_RULES")
 
 # Dict-valued settings whose user value is merged over the default per key.
-MERGED_DICTS = ("TRACK",)
+MERGED_DICTS = ("TRACK", "EVENT_TYPE_LABELS")
 
 MODEL_SETTINGS = {
     "EVENT_MODEL": ("ENGAGEMENT_EVENT_MODEL", "django_engagement.Event"),

@@ -374,8 +374,13 @@ def test_dashboard_context_has_exact_numbers(known, superuser_client):
     assert response.status_code == 200
     context = response.context
     assert context["days"] == 7
-    assert context["dashboard"] == build_dashboard(7)
-    assert context["dashboard"]["totals"] == KNOWN_WEEK_TOTALS
+    assert {key: kpi["value"] for key, kpi in context["dashboard"]["kpis"].items()} == (
+        KNOWN_WEEK_TOTALS
+    )
+    assert (
+        context["dashboard"]["events_per_day"][-1]["count"]
+        == build_dashboard(7)["events_per_day"][-1]["count"]
+    )
     # Neither the user model nor the target model is registered on admin.site: no links.
     assert [(row["username"], row["count"], row["admin_url"]) for row in context["top_users"]] == [
         ("alice", 6, None),
@@ -440,7 +445,7 @@ def test_setup_admin_serves_a_custom_admin_site(known, superuser_client):
     assert url == "/custom-admin/django_engagement/dashboard/"
     response = superuser_client.get(url)
     assert response.status_code == 200
-    assert response.context["dashboard"]["totals"]["events"] == 15
+    assert response.context["dashboard"]["kpis"]["events"]["value"] == 15
     # Registered on this site: rows link to the user's and the campaign's admin pages.
     alice, lent = known["alice"], known["lent"]
     assert response.context["top_users"][0]["admin_url"] == (
@@ -463,7 +468,7 @@ def test_install_dashboard_alone_on_a_site_without_package_models(known, superus
     response = superuser_client.get("/bare-admin/django_engagement/dashboard/")
     assert response.status_code == 200
     assert response.context["app_url"] is None
-    assert response.context["dashboard"]["totals"]["joins"] == 6
+    assert response.context["dashboard"]["kpis"]["joins"]["value"] == 6
 
 
 def breadcrumbs_tag(html: str) -> str:

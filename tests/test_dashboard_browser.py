@@ -99,7 +99,7 @@ def test_dashboard_draws_charts_from_embedded_data(browser, live_server):
     assert session.count("#chart-joins-leaves svg .ed-series-1 .ed-point") == 7
     assert session.count("#chart-events-by-type svg rect.ed-bar") == 4
     bar_labels = page.locator("#chart-events-by-type .ed-bar-label").all_text_contents()
-    assert bar_labels == ["page_view", "target_joined", "login", "target_left"]
+    assert bar_labels == ["Page view", "Joined campaign", "Login", "Left campaign"]
     assert page.locator("[data-total=events]").text_content() == "15"
     assert page.locator("[data-total=joins]").text_content() == "6"
     users = page.locator("#table-top-users tbody th").all_text_contents()
@@ -245,7 +245,133 @@ def test_long_event_types_fit_a_phone(busy_week, browser, live_server):
     code = page.locator(f"#chart-events-by-type code[title='{LONG_TYPE}']")
     assert code.text_content() == LONG_TYPE
     labels = page.locator("#chart-events-by-type .ed-bar-label").all_text_contents()
-    assert any(label.endswith("\u2026") and LONG_TYPE.startswith(label[:-1]) for label in labels)
+    long_label = LONG_TYPE.replace("_", " ").capitalize()  # no label: the code in words
+    assert any(label.endswith("\u2026") and long_label.startswith(label[:-1]) for label in labels)
     titles = page.locator("#chart-events-by-type .ed-bar-row > title").all_text_contents()
-    assert f"{LONG_TYPE}: 1" in titles
+    assert any(title.endswith(f"({LONG_TYPE}): 1") for title in titles)
+    assert session.errors == []
+
+
+# -- Dashboard 2.0 -------------------------------------------------------------------------
+
+
+def test_tiles_compare_and_draw_sparklines(browser, live_server):
+    session = Session(browser, live_server.url)
+    session.login()
+    page = session.page
+    # One sparkline point per day of the window in each of the six tiles.
+    points = page.locator("svg[data-spark] polyline").evaluate_all(
+        "lines => lines.map(line => line.points.numberOfItems)"
+    )
+    assert points == [7] * 6
+    assert page.locator("[data-kpi=events] .ed-change").text_content() == "+14 (+1400.0%)"
+    assert "ed-up" in page.locator("[data-kpi=events] .ed-change").get_attribute("class")
+    assert page.locator("[data-active=dau]").text_content() == "2"
+    assert page.locator("[data-active=mau]").text_content() == "4"
+    assert page.locator("[data-active=stickiness]").text_content() == "8%"
+    assert session.count("#chart-daily-users svg .ed-series-0 .ed-point") == 7
+    assert session.errors == []
+
+
+def test_pickers_scope_every_chart(browser, live_server, known_data):
+    session = Session(browser, live_server.url)
+    session.login()
+    page = session.page
+    page.select_option("#ed-target", label="Great Lent")
+    page.click("#dashboard-filters button[type=submit]")
+    page.wait_for_url("**target=*")
+    assert page.locator("[data-total=events]").text_content() == "4"
+    assert page.locator("[data-total=joins]").text_content() == "3"
+    assert page.locator("[data-scope]").text_content() == "Great Lent"
+    users = page.locator("#table-top-users tbody th").all_text_contents()
+    assert [name.split()[0] for name in users] == ["bob", "alice", "carol"]
+    # Choosing a group clears the target (never both) and scopes to the club's campaigns.
+    page.select_option("#ed-group", label="St. Mary")
+    assert page.locator("#ed-target").input_value() == ""
+    page.click("#dashboard-filters button[type=submit]")
+    page.wait_for_url("**group=*")
+    assert page.locator("[data-total=joins]").text_content() == "4"
+    targets = page.locator("#table-top-targets tbody th a, #table-top-targets tbody th").all()
+    assert targets
+    # The presets keep the scope.
+    page.get_by_role("link", name="30 days").click()
+    page.wait_for_url("**days=30**")
+    assert "group=St.+Mary" in page.url
+    assert session.count("#chart-events-per-day svg .ed-point") == 30
+    assert session.errors == []
+
+
+def test_custom_range_funnel_and_retention(browser, live_server):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    session = Session(browser, live_server.url)
+    session.login()
+    page = session.page
+    today = timezone.localdate()
+    page.fill("#ed-start", (today - timedelta(days=13)).isoformat())
+    page.fill("#ed-end", today.isoformat())
+    steps = page.locator("select[name=step]")
+    steps.nth(0).select_option("target_left")
+    steps.nth(1).select_option("target_joined")
+    page.click("#dashboard-filters button[type=submit]")
+    page.wait_for_url("**start=*")
+    assert session.count("#chart-events-per-day svg .ed-point") == 14
+    assert session.count(".ed-range a[aria-current]") == 0
+    funnel = page.locator("#chart-funnel .ed-funnel-step")
+    assert funnel.count() == 2
+    assert funnel.nth(0).locator(".ed-funnel-label").text_content() == "Left campaign"
+    assert page.locator("#chart-funnel [data-users]").all_text_contents() == ["1", "1"]
+    # Retention: one row per ISO week the 14 days touch (2 or 3, by weekday).
+    rows = page.locator("#chart-retention tbody tr")
+    assert rows.count() == len({(today - timedelta(days=n)).isocalendar()[:2] for n in range(14)})
+    sizes = [
+        int(n)
+        for n in page.locator("#chart-retention tbody tr td:nth-child(2)").all_text_contents()
+    ]
+    assert sum(sizes) == 3  # bob, carol, dave; alice was first seen 40 days ago
+    assert session.errors == []
+
+
+def test_bars_points_and_rows_link_to_the_changelist(browser, live_server):
+    session = Session(browser, live_server.url)
+    session.login()
+    page = session.page
+    page.locator("#chart-events-by-type a.ed-bar-link").first.click()
+    page.wait_for_url("**/event/?**")
+    assert "event_type=page_view" in page.url
+    assert page.locator("#result_list tbody tr").count() == 7
+    page.go_back()
+    page.wait_for_url(f"**{DASHBOARD}")
+    page.locator("#chart-events-per-day a.ed-point-link").last.dispatch_event("click")
+    page.wait_for_url("**/event/?**")
+    assert page.locator("#result_list tbody tr").count() == 7  # today
+    page.go_back()
+    page.locator("#table-top-users tbody tr:first-child td.ed-num a").click()
+    page.wait_for_url("**user=*")
+    assert page.locator("#result_list tbody tr").count() == 6  # alice's week
+    assert session.errors == []
+
+
+def test_csv_link_downloads_the_chart(browser, live_server):
+    session = Session(browser, live_server.url)
+    session.login()
+    page = session.page
+    with page.expect_download() as info:
+        page.locator("#chart-events-by-type a.ed-csv").click()
+    path = info.value.path()
+    text = Path(path).read_text()
+    assert text.splitlines()[:2] == ["event_type,label,events", "page_view,Page view,7"]
+    assert session.errors == []
+
+
+def test_whole_page_fits_a_phone(browser, live_server):
+    session = Session(browser, live_server.url)
+    session.login()
+    page = session.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}{DASHBOARD}?days=90&step=page_view&step=target_joined")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width == 390
     assert session.errors == []

@@ -57,6 +57,22 @@ def activity_type_label(activity_type: str) -> str:
     return label
 
 
+def event_type_label(event_type: str) -> str:
+    """The display label of ``event_type`` (the dashboard's word for a code).
+
+    From ``EVENT_TYPE_LABELS`` with ``{target_label}`` replaced by ``TARGET_LABEL`` (a
+    label that starts with the placeholder gets a capital first letter); other codes read
+    as their code in words: ``page_view`` -> "Page view".
+    """
+    template = engagement_settings.EVENT_TYPE_LABELS.get(event_type)
+    if not template:
+        return event_type.replace("_", " ").capitalize()
+    label = str(template).replace(TARGET_LABEL_PLACEHOLDER, str(engagement_settings.TARGET_LABEL))
+    if str(template).startswith(TARGET_LABEL_PLACEHOLDER):
+        label = label[:1].upper() + label[1:]
+    return label
+
+
 class TargetMixin(models.Model):
     """Generic pointer to any host model, with int or UUID primary keys.
 

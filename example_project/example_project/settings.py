@@ -125,6 +125,14 @@ ENGAGEMENT = {
     "TARGET_PARTICIPANTS": "profiles__user",
     "JOIN_EVENT": "fast_joined",
     "LEAVE_EVENT": "fast_left",
+    # Dashboard labels of the project's own event codes (merged over the package's).
+    "EVENT_TYPE_LABELS": {
+        "fast_joined": "Joined {target_label}",
+        "fast_left": "Left {target_label}",
+        "devotional_viewed": "Read a devotional",
+        "prayer_request_created": "Prayer request",
+        "anonymous_page_view": "Page view (signed out)",
+    },
     # The original app's feed vocabulary: its activity types, labels and retention table,
     # and the rules that give the join, leave and start items those types.
     "ACTIVITY_TYPES": {

@@ -5,7 +5,13 @@
  * and draws every <figure data-chart="line|bar"> in it:
  *   line: data-source (list key), data-series (space-separated value keys),
  *         data-label-<key> (series label shown in the tooltip)
- *   bar:  data-source, data-label (row key shown as the bar label), data-value, data-empty
+ *   bar:  data-source, data-label (row key shown as the bar label), data-title (row key
+ *         added to the tooltip), data-value, data-empty
+ * and the sparkline of every <svg data-spark="<kpi>"> from data.kpis[<kpi>].series.
+ * A row's link to the filtered event changelist is row.links[<series key>] (line) or
+ * row.url (bar): points and bars are SVG links, and a click on a line chart follows the
+ * link of the point nearest to the pointer. <select data-exclusive="<id>"> clears the
+ * other select when chosen (a target or a group, never both).
  * Colours come from the admin's CSS variables (dashboard.css), so light and
  * dark themes both work. Charts are redrawn when their container is resized.
  */
@@ -146,8 +152,10 @@
       }
       svg("path", { class: "ed-line", d: "M" + points.join("L") }, series);
       rows.forEach(function (row, index) {
+        var href = row.links && row.links[key];
+        var parent = href ? svg("a", { href: href, class: "ed-point-link" }, series) : series;
         titled(
-          svg("circle", { class: "ed-point", cx: x(index), cy: y(row[key]), r: radius, "data-date": row.date }, series),
+          svg("circle", { class: "ed-point", cx: x(index), cy: y(row[key]), r: radius, "data-date": row.date }, parent),
           formatDay(row.date, "full") + " \u2014 " + labels[seriesIndex] + ": " + formatNumber(row[key])
         );
       });
@@ -196,6 +204,26 @@
       show(count === 1 ? 0 : Math.round((position / plotWidth) * (count - 1)));
     });
     overlay.addEventListener("pointerleave", hide);
+    /* The overlay covers the points: a click follows the nearest point's link. */
+    overlay.addEventListener("click", function (event) {
+      if (current < 0) {
+        return;
+      }
+      var box = root.getBoundingClientRect();
+      var pointerY = ((event.clientY - box.top) * height) / box.height;
+      var row = rows[current];
+      var best = null;
+      keys.forEach(function (key) {
+        var distance = Math.abs(y(row[key]) - pointerY);
+        if (row.links && row.links[key] && (best === null || distance < best.distance)) {
+          best = { distance: distance, href: row.links[key] };
+        }
+      });
+      if (best) {
+        window.location.assign(best.href);
+      }
+    });
+    overlay.style.cursor = rows.some(function (row) { return row.links; }) ? "pointer" : "";
     root.addEventListener("blur", hide);
     root.addEventListener("keydown", function (event) {
       var moves = { ArrowLeft: -1, ArrowRight: 1, Home: -count, End: count };
@@ -213,6 +241,7 @@
   function barChart(figure, canvas, rows) {
     var labelKey = figure.dataset.label;
     var valueKey = figure.dataset.value;
+    var titleKey = figure.dataset.title;
     if (!rows.length) {
       var empty = document.createElement("p");
       empty.className = "ed-empty";
@@ -242,7 +271,12 @@
       var label = String(row[labelKey]);
       var value = row[valueKey];
       var top = index * rowHeight + 2;
-      var group = titled(svg("g", { class: "ed-bar-row" }, root), label + ": " + formatNumber(value));
+      var code = titleKey ? String(row[titleKey]) : "";
+      var parent = row.url ? svg("a", { href: row.url, class: "ed-bar-link" }, root) : root;
+      var group = titled(
+        svg("g", { class: "ed-bar-row", "data-code": code }, parent),
+        (code && code !== label ? label + " (" + code + ")" : label) + ": " + formatNumber(value)
+      );
       svgText(group, truncate(label, maxChars), {
         class: "ed-bar-label", x: labelWidth - 8, y: top + rowHeight / 2, dy: "0.32em", "text-anchor": "end",
       });
@@ -259,6 +293,21 @@
   }
 
   var CHARTS = { line: lineChart, bar: barChart };
+
+  /* A KPI tile's sparkline: the period's per-day values as one small line. */
+  function sparkline(node, values) {
+    var width = 120;
+    var height = 28;
+    var highest = Math.max.apply(null, values.concat([1]));
+    var step = values.length > 1 ? width / (values.length - 1) : 0;
+    var points = values.map(function (value, index) {
+      return (values.length > 1 ? index * step : width / 2).toFixed(1) + "," + (height - 2 - (value / highest) * (height - 4)).toFixed(1);
+    });
+    node.setAttribute("viewBox", "0 0 " + width + " " + height);
+    node.setAttribute("preserveAspectRatio", "none");
+    node.replaceChildren();
+    svg("polyline", { class: "ed-spark-line", points: points.join(" "), "data-points": values.length }, node);
+  }
 
   function drawAll(data) {
     document.querySelectorAll("figure[data-chart]").forEach(function (figure) {
@@ -278,6 +327,24 @@
           window.requestAnimationFrame(render);
         }).observe(canvas);
       }
+    });
+    document.querySelectorAll("svg[data-spark]").forEach(function (node) {
+      var kpi = data.kpis && data.kpis[node.dataset.spark];
+      if (kpi) {
+        sparkline(node, kpi.series);
+      }
+    });
+    document.querySelectorAll("select[data-exclusive]").forEach(function (select) {
+      select.addEventListener("change", function () {
+        var other = document.getElementById(select.dataset.exclusive);
+        if (select.value && other) {
+          other.value = "";
+        }
+      });
+    });
+    /* Set through the CSSOM, which a Content Security Policy without 'unsafe-inline' allows. */
+    document.querySelectorAll("[data-heat]").forEach(function (cell) {
+      cell.style.setProperty("--ed-heat", cell.dataset.heat);
     });
     document.querySelectorAll(".ed-meter-fill[data-value]").forEach(function (fill) {
       var max = Number(fill.dataset.max);
