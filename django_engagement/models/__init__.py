@@ -12,7 +12,7 @@ from ..conf import engagement_settings
 from .aggregate import EventAggregateDaily, EventDayTotal
 from .base import AbstractActivityFeedItem, AbstractEvent
 from .event import Event
-from .feed import ActivityFeedItem
+from .feed import ActivityFeedItem, FeedUnreadCount
 from .outbox import PendingFanOut
 from .preferences import EmailFrequency, FeedEmail, NotificationPreference, TargetMute
 
@@ -25,6 +25,7 @@ __all__ = [
     "EventAggregateDaily",
     "EventDayTotal",
     "FeedEmail",
+    "FeedUnreadCount",
     "NotificationPreference",
     "PendingFanOut",
     "TargetMute",
