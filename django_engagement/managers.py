@@ -89,8 +89,8 @@ class FeedQuerySet(models.QuerySet):
     def update(self, **kwargs: Any) -> int:
         """``QuerySet.update``; a change of ``is_read`` moves the unread counters too.
 
-        ``is_read=True`` / ``False``: the rows that flip are updated with their
-        counters in one statement, the others in a second one (one transaction).
+        ``is_read=True`` / ``False``: the rows already in that state are updated in
+        one statement, then the rows that flip with their counters (one transaction).
         An expression for ``is_read`` is applied, then the users' counters recounted.
         """
         if "is_read" not in kwargs:
@@ -99,10 +99,12 @@ class FeedQuerySet(models.QuerySet):
         using = self._db or router.db_for_write(self.model)  # type: ignore[attr-defined]
         with transaction.atomic(using=using, savepoint=False):
             if isinstance(value, bool):
+                # The rows already in that state first: after the flip, they would be all.
+                same = models.QuerySet.update(self.filter(is_read=value), **kwargs)
                 flipped = self.filter(is_read=not value)._update_counting(
                     kwargs, delta=-1 if value else 1
                 )
-                return flipped + models.QuerySet.update(self.filter(is_read=value), **kwargs)
+                return same + flipped
             user_ids = list(self.order_by().values_list("user_id", flat=True).distinct())
             changed = super().update(**kwargs)
             unread_counters().using(using).rebuild(self.model, user_ids=user_ids)
