@@ -50,12 +50,19 @@ def unread_count(user: Any) -> int:
     """
     if not getattr(user, "is_authenticated", True) or _user_id(user) is None:
         return 0
-    value = (
-        FeedUnreadCount._default_manager.filter(pk=_user_id(user))
-        .values_list("unread", flat=True)
-        .first()
-    )
-    return max(value or 0, 0)
+    # Raw SQL on purpose: the badge is polled, and building a queryset for one row by
+    # primary key costs several times the read itself.
+    connection = connections[router.db_for_read(FeedUnreadCount)]
+    quote = connection.ops.quote_name
+    pk = FeedUnreadCount._meta.pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {quote('unread')} FROM {quote(FeedUnreadCount._meta.db_table)} "
+            f"WHERE {quote(column_of(FeedUnreadCount))} = %s",
+            [pk.get_db_prep_value(_user_id(user), connection)],
+        )
+        row = cursor.fetchone()
+    return max(row[0], 0) if row else 0
 
 
 def unread_subquery(user: Any) -> Subquery:
