@@ -488,7 +488,7 @@ def test_killed_pool_process_mid_insert_redelivers_the_fan_out(campaign, tmp_pat
         if on_postgres:
             blocked = (
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                f"AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"{table}\"%'"
+                f"AND wait_event_type = 'Lock' AND query LIKE '%%INSERT INTO \"{table}\"%'"
             )
 
             def inserting() -> bool:
