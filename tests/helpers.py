@@ -17,6 +17,12 @@ from django.db import connections
 from django_engagement.models import get_event_model, get_feed_model
 
 
+def counter_statements(writes: int = 1) -> int:
+    """Extra statements ``writes`` feed writes spend on the unread counters: none on
+    PostgreSQL (one statement with the write), one each elsewhere (RETURNING, then upsert)."""
+    return 0 if connections["default"].vendor == "postgresql" else writes
+
+
 def events():
     """The configured event model's default manager."""
     return get_event_model()._default_manager

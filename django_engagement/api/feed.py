@@ -29,8 +29,9 @@ from rest_framework.response import Response
 
 from ..models import get_feed_model
 from ..services.feed import feed_summary, mark_read, populate_feed
-from .filters import ActivityFeedFilterSet
-from .pagination import FeedPagination, feed_paginator
+from ..services.unread import unread_count
+from .filters import ActivityFeedFilterSet, StrictBooleanField
+from .pagination import PAGINATION_QUERY_PARAM, FeedPagination, feed_paginator
 from .parsers import JSONBodyMixin
 from .schema import (
     OpenApiParameter,
@@ -47,6 +48,9 @@ from .serializers import (
     MarkReadResultSerializer,
     MarkReadSerializer,
 )
+
+#: Query parameters of the paginators, not filters.
+PAGINATION_PARAMS = {"page", "page_size", PAGINATION_QUERY_PARAM}
 
 
 @extend_schema_view(
@@ -87,6 +91,22 @@ class ActivityFeedViewSet(
         if self.action == "generate":
             return [IsAdminUser()]
         return [IsAuthenticated()]
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The page; for ``?is_read=false`` alone, its ``count`` is the unread counter."""
+        if isinstance(self.paginator, FeedPagination):
+            self.paginator.known_count = self._unread_only_count(request)
+        return super().list(request, *args, **kwargs)
+
+    def _unread_only_count(self, request: Request) -> int | None:
+        """The caller's unread counter when the list is all their unread items, else None."""
+        filters = set(request.query_params) - PAGINATION_PARAMS
+        if filters != {"is_read"}:
+            return None
+        value = request.query_params["is_read"].strip().lower()
+        if StrictBooleanField.VALUES.get(value, True) is not False:
+            return None
+        return unread_count(request.user)
 
     def get_queryset(self) -> QuerySet:
         manager = get_feed_model()._default_manager

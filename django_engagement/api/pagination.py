@@ -10,7 +10,9 @@ page 1 costs, and no ``COUNT(*)`` runs.
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.paginator import Paginator
 from django.utils.dateparse import parse_datetime
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import (
@@ -43,12 +45,34 @@ class IntegerPageSizeMixin:
         return super().get_page_size(request)  # type: ignore[misc]
 
 
+class KnownCountPaginator(Paginator):
+    """Django's paginator with the item count given up front (no ``COUNT(*)``) when known."""
+
+    known_count: int | None = None
+
+    @cached_property
+    def count(self) -> int:
+        if self.known_count is not None:
+            return self.known_count
+        return super().count
+
+
 class FeedPagination(IntegerPageSizeMixin, PageNumberPagination):
-    """``?page=2&page_size=50``; answers ``count``, ``next``, ``previous``, ``results``."""
+    """``?page=2&page_size=50``; answers ``count``, ``next``, ``previous``, ``results``.
+
+    ``known_count``, when the view sets it (the unread list: the user's counter
+    row), is the ``count`` instead of a ``COUNT(*)`` of the items.
+    """
 
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
+    known_count: int | None = None
+
+    def django_paginator_class(self, object_list, per_page):  # type: ignore[override]
+        paginator = KnownCountPaginator(object_list, per_page)
+        paginator.known_count = self.known_count
+        return paginator
 
 
 class FeedCursorPagination(IntegerPageSizeMixin, CursorPagination):

@@ -18,7 +18,7 @@ from .aggregate import (
 )
 from .base import AbstractActivityFeedItem, AbstractEvent
 from .event import Event
-from .feed import ActivityFeedItem
+from .feed import ActivityFeedItem, FeedUnreadCount
 from .outbox import PendingFanOut
 from .preferences import EmailFrequency, FeedEmail, NotificationPreference, TargetMute
 from .report import Report, ReportType
@@ -34,6 +34,7 @@ __all__ = [
     "EventPeriodAggregate",
     "EventPeriodTotal",
     "FeedEmail",
+    "FeedUnreadCount",
     "NotificationPreference",
     "PendingFanOut",
     "Report",

@@ -7,17 +7,18 @@ docs/guide/swapping.md.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from ..conf import engagement_settings
-from ..managers import EventManager, FeedManager
+from ..managers import EventManager, FeedManager, unread_counters
 
 
 def on_user_delete(collector, field, sub_objs, using) -> None:
@@ -250,6 +251,41 @@ class AbstractActivityFeedItem(TargetMixin):
 
     def __str__(self) -> str:
         return f"{self.activity_type}: {self.title}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, moving the user's unread counter when the item's read state changes."""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "is_read" not in update_fields:
+            super().save(*args, **kwargs)
+            return
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            before = 0 if self._state.adding else self._stored_unread(using)
+            super().save(*args, **kwargs)
+            delta = int(not self.is_read) - before
+            if delta:
+                unread_counters().add({self.user_id: delta}, using=using)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        """Delete, lowering the user's unread counter when the item was unread."""
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            before = self._stored_unread(using)
+            user_id = self.user_id
+            deleted = super().delete(*args, **kwargs)
+            if before:
+                unread_counters().add({user_id: -before}, using=using)
+            return deleted
+
+    def _stored_unread(self, using: str) -> int:
+        """1 when the stored row is unread, else 0 (no row: 0); locks it where possible."""
+        if self.pk is None:
+            return 0
+        rows = type(self)._default_manager.using(using).filter(pk=self.pk)
+        if connections[using].features.has_select_for_update:
+            rows = rows.select_for_update()
+        stored = rows.values_list("is_read", flat=True).first()
+        return int(stored is False)
 
     @property
     def activity_type_display(self) -> str:

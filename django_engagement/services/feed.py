@@ -46,6 +46,7 @@ from ..models import (
     get_target_model,
 )
 from ..signals import fan_out_requested, feed_items_created, feed_items_read
+from . import unread
 from .analytics import pk_json
 from .email import queue_item_emails
 from .preferences import receiving
@@ -263,28 +264,28 @@ def _insert_select(template: models.Model, recipients: models.QuerySet) -> int:
         f"{_insert_sql(Feed, fields, connection)} SELECT {', '.join(select_list)} "
         f"FROM ({select_sql}) recipients {_conflict_suffix(fields, connection)}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *select_params])
-        return cursor.rowcount
+    # The recipients' unread counters rise by the rows really inserted, in this statement.
+    return unread.counted_write(sql, [*params, *select_params], delta=1, using=using)
 
 
 def _insert_rows(items: Sequence[models.Model]) -> int:
     """Multi-row ``INSERT ... VALUES`` of unsaved items, skipping conflicts; returns new rows."""
     Feed = type(items[0])
-    connection = connections[router.db_for_write(Feed)]
+    using = router.db_for_write(Feed)
+    connection = connections[using]
     fields = _insert_fields(Feed)
     row = "(" + ", ".join(_placeholder(field, connection) for field in fields) + ")"
     created = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(items), INSERT_BATCH_SIZE):
-            batch = items[start : start + INSERT_BATCH_SIZE]
-            params = [value for item in batch for value in _db_values(item, fields, connection)]
-            cursor.execute(
-                f"{_insert_sql(Feed, fields, connection)} VALUES {', '.join([row] * len(batch))} "
-                f"{_conflict_suffix(fields, connection)}",
-                params,
-            )
-            created += cursor.rowcount
+    for start in range(0, len(items), INSERT_BATCH_SIZE):
+        batch = items[start : start + INSERT_BATCH_SIZE]
+        params = [value for item in batch for value in _db_values(item, fields, connection)]
+        created += unread.counted_write(
+            f"{_insert_sql(Feed, fields, connection)} VALUES {', '.join([row] * len(batch))} "
+            f"{_conflict_suffix(fields, connection)}",
+            params,
+            delta=1,
+            using=using,
+        )
     return created
 
 
@@ -684,6 +685,9 @@ def flush_pending_fan_out(
 def feed_summary(user: Any) -> dict[str, Any]:
     """Counts by read state and type, plus the 5 newest items (instances): two queries.
 
+    The unread count is the user's counter row (``services/unread.py``), read as a
+    subquery of the per-type count, so read state costs no scan of the items.
+
     ``recent_activity`` holds feed item instances with their content types loaded;
     ``django_engagement.api.serializers.serialize_feed_item`` turns one into the API's JSON.
 
@@ -700,20 +704,20 @@ def feed_summary(user: Any) -> dict[str, Any]:
             "recent_activity": [],
         }
     items = get_feed_model()._default_manager.for_user(user)
-    counts = items.order_by().values("activity_type", "is_read").annotate(count=Count("pk"))
-    by_type: dict[str, int] = defaultdict(int)
-    unread = read = 0
-    for row in counts:
-        by_type[row["activity_type"]] += row["count"]
-        if row["is_read"]:
-            read += row["count"]
-        else:
-            unread += row["count"]
+    # The badge is the user's counter row (services/unread.py), read by the same query.
+    counts = list(
+        items.order_by()
+        .values("activity_type")
+        .annotate(count=Count("pk"), engagement_unread=unread.unread_subquery(user))
+    )
+    by_type = {row["activity_type"]: row["count"] for row in counts}
+    total = sum(by_type.values())
+    unread_count = min(max(counts[0]["engagement_unread"] or 0, 0), total) if counts else 0
     recent = items.select_related("target_content_type")[:5]
     return {
-        "total_items": unread + read,
-        "unread_count": unread,
-        "read_count": read,
+        "total_items": total,
+        "unread_count": unread_count,
+        "read_count": total - unread_count,
         "activity_types": dict(sorted(by_type.items(), key=lambda pair: (-pair[1], pair[0]))),
         "recent_activity": list(recent),
     }

@@ -41,7 +41,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
-from ..models import column_of
+from ..models import column_of, get_feed_model
+from . import unread
 
 PARTITION_KEY = "created_at"
 DEFAULT_MONTHS_AHEAD = 3
@@ -498,6 +499,8 @@ def drop_expired_partitions(
     A partition with one row that ``expired`` keeps is left for the batch DELETE
     path, which is what makes per-type retention exact in partially expired months.
     ``archive_rows(model, rows)`` is called with the partition's rows before it goes.
+    For the feed model, the users' unread counters drop by the partition's unread
+    rows, counted under its lock in the same transaction.
     Counts per ``group_by`` value (or under ``"rows"``). No-op unless partitioned.
     """
     if not is_partitioned(model):
@@ -528,6 +531,8 @@ def drop_expired_partitions(
                     "WHERE created_at >= %s AND created_at < %s",
                     [partition.start, partition.end],
                 )
+            if model is get_feed_model():
+                unread.subtract_table(partition.name, using=_database(model))
             parent = quote(model._meta.db_table)
             cursor.execute(f"ALTER TABLE {parent} DETACH PARTITION {quote(partition.name)}")
             cursor.execute(f"DROP TABLE {quote(partition.name)}")

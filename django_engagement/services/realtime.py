@@ -32,11 +32,12 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
-from django.db.models import Count, Max
+from django.db.models import Max
 
 from ..conf import engagement_settings
 from ..models import get_feed_model
 from ..models.feed import AbstractActivityFeedItem
+from .unread import unread_counts
 
 logger = logging.getLogger(__name__)
 
@@ -180,14 +181,8 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 def _unread_counts(user_ids: Sequence[Any]) -> dict[Any, int]:
-    rows = (
-        get_feed_model()
-        ._default_manager.filter(user_id__in=user_ids, is_read=False)
-        .order_by()
-        .values("user_id")
-        .annotate(count=Count("pk"))
-    )
-    return dict.fromkeys(user_ids, 0) | {row["user_id"]: row["count"] for row in rows}
+    """The users' unread counters (``services/unread.py``): one primary-key read."""
+    return unread_counts(user_ids)
 
 
 def read_changes(user_ids: Sequence[Any], after: int) -> FeedState:

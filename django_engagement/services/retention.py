@@ -36,9 +36,9 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from ..conf import engagement_settings
-from ..models import PendingFanOut, get_event_model, get_feed_model
+from ..models import PendingFanOut, column_of, get_event_model, get_feed_model
 from ..signals import retention_applied
-from . import partitions
+from . import partitions, unread
 from .archive import Archive, RawJSON, check_archive_target, open_archive
 
 DEFAULT_BATCH_SIZE = 10_000
@@ -164,12 +164,15 @@ def _delete_batch(model: type[models.Model], ids: list[Any]) -> int:
     row to send pre/post_delete (and would null the feed's FK row by row); the
     package's own FK (feed -> event) is handled by ``purge_events`` before it deletes.
     """
-    connection = connections[router.db_for_write(model)]
+    using = router.db_for_write(model)
+    connection = connections[using]
     where, params = _match_ids(connection, model._meta.pk, ids)
+    sql = f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {where}"
+    if model is get_feed_model():
+        # The users' unread counters drop by the unread rows deleted, in this transaction.
+        return unread.counted_write(sql, params, delta=-1, using=using)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {where}", params
-        )
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 
@@ -275,9 +278,17 @@ def _delete_in_place(
             .values_list("row_id")[:batch_size]
         )
         select, params = batch.query.sql_with_params()
+        quote = connection.ops.quote_name
+        user = quote(column_of(Feed, "user"))
+        is_read = quote(column_of(Feed, "is_read"))
+        # The same statement lowers the users' unread counters by the unread rows it deleted.
+        counted = unread.counting_cte(
+            "batch", user=user, delta=-1, where=f"NOT {is_read}", using=database
+        )
         sql = (
-            f"WITH batch AS (DELETE FROM {connection.ops.quote_name(table)} "
-            f"WHERE ctid = ANY(ARRAY({select})) RETURNING activity_type) "
+            f"WITH batch AS (DELETE FROM {quote(table)} "
+            f"WHERE ctid = ANY(ARRAY({select})) RETURNING activity_type, {user}, {is_read}), "
+            f"counted AS ({counted}) "
             "SELECT activity_type, count(*) FROM batch GROUP BY activity_type"
         )
         while True:
