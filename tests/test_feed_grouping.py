@@ -6,9 +6,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.core.exceptions import ImproperlyConfigured
-from django.core.management import call_command
 from django.db import connection, connections
 from django.urls import reverse
 from django.utils import timezone
@@ -20,7 +17,6 @@ from django_engagement.services.feed import fan_out_event_ids, mark_read, popula
 from django_engagement.services.grouping import grouping_table
 from django_engagement.services.preferences import mute_target, rate_limit_table
 from tests.helpers import feed, make_users
-from tests.testapp.models import Course
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
 
@@ -191,20 +187,47 @@ def test_mutes_and_opt_outs_are_honoured_by_the_fold(grouped, campaign, course_m
     }
 
 
-def test_fan_out_is_one_upsert(grouped, campaign, course_members, django_assert_num_queries):
+def test_fan_out_is_two_statements(grouped, campaign, course_members, django_assert_num_queries):
+    from django_engagement.services.feed import fan_out
+
     members, joiners = course_members
     join(joiners[0], campaign)
     event = join(joiners[1], campaign)
-    assert event is not None
-    Event = type(event)
-    again = Event.objects.create(event_type="target_joined", user=joiners[2], target=campaign)
-    again = Event.objects.select_related("user").prefetch_related("target").get(pk=again.pk)
-    from django_engagement.services.feed import fan_out
-
-    # close expired groups (UPDATE), the upsert; nothing else per recipient.
+    event = type(event).objects.select_related("user").prefetch_related("target").get(pk=event.pk)
+    # Close the expired groups (one UPDATE) and the upsert; nothing per recipient.
     with django_assert_num_queries(2):
-        assert fan_out([again]) == 0
+        assert fan_out([event], done=()) == 0
     assert set(items().values_list("data__count", flat=True)) == {3}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_joins_count_exactly(grouped, campaign, course_members):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent writers: PostgreSQL (SQLite in memory is one connection)")
+    members, _ = course_members
+    joiners = make_users(8, "racer")
+    barrier = threading.Barrier(len(joiners))
+    errors = []
+
+    def run(joiner):
+        try:
+            barrier.wait(timeout=10)
+            join(joiner, campaign)
+        except Exception as exc:  # reported below, with the thread's own traceback lost
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(joiner,)) for joiner in joiners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    rows = list(items())
+    assert [(row.user_id, row.data["count"]) for row in rows] == [(m.pk, 8) for m in members]
+    assert all(len(row.data["actors"]) == 2 for row in rows)
+    assert {row.title.split(" and ")[1] for row in rows} == {"7 others joined Great Lent"}
 
 
 def test_redelivery_and_backfill_do_not_count_twice(grouped, campaign, course_members):

@@ -199,8 +199,10 @@ class AbstractActivityFeedItem(TargetMixin):
     is_read = models.BooleanField(_("read"), default=False)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    # db_default too: code that does not know the column (a raw INSERT, the previous
+    # release during a rolling deploy) still writes rows.
     group_key = models.CharField(
-        _("group key"), max_length=200, blank=True, default="", editable=False
+        _("group key"), max_length=200, blank=True, default="", db_default="", editable=False
     )
 
     objects = FeedManager()

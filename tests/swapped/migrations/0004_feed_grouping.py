@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='swappedfeeditem',
             name='group_key',
-            field=models.CharField(blank=True, default='', editable=False, max_length=200, verbose_name='group key'),
+            field=models.CharField(blank=True, db_default='', default='', editable=False, max_length=200, verbose_name='group key'),
         ),
         migrations.AddIndex(
             model_name='swappedfeeditem',
