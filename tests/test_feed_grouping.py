@@ -240,6 +240,17 @@ def test_redelivery_and_backfill_do_not_count_twice(grouped, campaign, course_me
     assert set(items().values_list("data__count", flat=True)) == {2}
 
 
+def test_notify_again_with_the_same_event_skips_its_recipients(grouped, campaign, course_members):
+    members, joiners = course_members
+    event = join(joiners[0], campaign)
+    again = {"title": "Again", "target": campaign, "event": event}
+    assert notify(members, "member_joined", **again) == 0
+    mark_read(members[0])
+    # Read, the group item still holds the event: no second item (nor an IntegrityError).
+    assert notify(members, "member_joined", **again) == 0
+    assert list(items().values_list("data__count", flat=True)) == [1, 1, 1]
+
+
 def test_async_fan_out_folds_once(grouped, campaign, course_members, eager_app):
     from django_engagement import tasks
 

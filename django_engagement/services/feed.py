@@ -31,7 +31,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
 from django.db import connections, models, router, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.constants import OnConflict
 from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
@@ -490,6 +490,18 @@ def _deliver(
             if grouping is None:
                 count += _insert_select(template, batch)
                 continue
+            if template.event_id is not None:
+                # The plain INSERT skips these through the once-per-event constraint; the
+                # upsert would fold into their group or, read, violate the constraint.
+                batch = batch.exclude(
+                    Exists(
+                        Feed._default_manager.filter(
+                            user=OuterRef("pk"),
+                            event_id=template.event_id,
+                            activity_type=activity_type,
+                        )
+                    )
+                )
             new = _upsert_select(
                 template,
                 batch,
