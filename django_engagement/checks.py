@@ -221,6 +221,23 @@ def _feed_rule_errors() -> list[checks.CheckMessage]:
     return []
 
 
+def _grouping_errors() -> list[checks.CheckMessage]:
+    from .services.grouping import flood_and_grouping_tables  # after the app registry
+
+    try:
+        flood_and_grouping_tables()
+    except ImproperlyConfigured as exc:
+        return [
+            checks.Error(
+                str(exc),
+                hint='E.g. FEED_GROUPING = {"member_joined": {"window": 3600}} and '
+                'FEED_RATE_LIMIT = {"*": 30, "reply": {"per_minute": 5, "mode": "fold"}}.',
+                id="django_engagement.E016",
+            )
+        ]
+    return []
+
+
 def _unrecorded_feed_rule_warnings() -> list[checks.CheckMessage]:
     """Warn about ``FEED_RULES`` keys that no recorded event can match.
 
@@ -413,6 +430,7 @@ def check_engagement_settings(app_configs=None, **kwargs: Any) -> list[checks.Ch
         warnings
         + _value_errors()
         + _feed_rule_errors()
+        + _grouping_errors()
         + _unrecorded_feed_rule_warnings()
         + _optional_dependency_errors()
         + _read_database_errors()

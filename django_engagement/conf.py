@@ -147,6 +147,7 @@ DEFAULTS: dict[str, Any] = {
     # Notification preferences, email, grouping, flood limit: docs/guide/preferences.md
     "NOTIFICATION_DEFAULTS": {"*": {"in_feed": True, "email": "never"}},
     "FEED_RATE_LIMIT": {},
+    "FEED_GROUPING": {},
     "EMAIL_BASE_URL": "",
     "EMAIL_FROM": None,
     "SUMMARY_RECIPIENTS": [],

@@ -39,6 +39,7 @@ DEFERRED_IMPORTS = {
     ("django_engagement.checks", "_model_setting_errors"): {"django_engagement.models"},
     ("django_engagement.checks", "_target_errors"): {"django_engagement.models"},
     ("django_engagement.checks", "_feed_rule_errors"): {"django_engagement.services.feed"},
+    ("django_engagement.checks", "_grouping_errors"): {"django_engagement.services.grouping"},
     ("django_engagement.checks", "_throttle_cache_warnings"): {"django_engagement.api.throttling"},
     ("django_engagement.checks", "_realtime_broker_problem"): {
         "django_engagement.services.realtime"

@@ -190,7 +190,9 @@ class AbstractActivityFeedItem(TargetMixin):
 
     Fields: ``user``, ``activity_type``, ``event`` (optional, kept NULL when
     the event is purged), ``target`` (generic), ``title``, ``description``,
-    ``data``, ``is_read``, ``read_at``, ``created_at``.
+    ``data``, ``is_read``, ``read_at``, ``created_at`` and ``group_key`` (set on
+    items of a ``FEED_GROUPING`` type: while unread, later items of the same type
+    and target fold into this one).
     """
 
     user = models.ForeignKey(
@@ -214,6 +216,11 @@ class AbstractActivityFeedItem(TargetMixin):
     is_read = models.BooleanField(_("read"), default=False)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    # db_default too: code that does not know the column (a raw INSERT, the previous
+    # release during a rolling deploy) still writes rows.
+    group_key = models.CharField(
+        _("group key"), max_length=200, blank=True, default="", db_default="", editable=False
+    )
 
     objects = FeedManager()
 
@@ -238,6 +245,12 @@ class AbstractActivityFeedItem(TargetMixin):
             # Retention: per-type cutoffs, then the global one.
             models.Index(fields=["activity_type", "created_at"]),
             models.Index(fields=["created_at"]),
+            # Grouping: the open groups of one key that the window has closed.
+            models.Index(
+                fields=["group_key", "created_at"],
+                condition=~models.Q(group_key="") & models.Q(is_read=False),
+                name="%(class)s_group_idx",
+            ),
         ]
         constraints = [
             # One item per user, event and activity type: fan-out and
@@ -246,6 +259,13 @@ class AbstractActivityFeedItem(TargetMixin):
                 fields=["user", "event", "activity_type"],
                 condition=models.Q(event__isnull=False),
                 name="%(app_label)s_%(class)s_once_per_event",
+            ),
+            # Grouping: one open (unread) group item per user and key, the target
+            # of the fan-out's INSERT ... ON CONFLICT DO UPDATE (services/grouping.py).
+            models.UniqueConstraint(
+                fields=["group_key", "user"],
+                condition=~models.Q(group_key="") & models.Q(is_read=False),
+                name="%(app_label)s_%(class)s_open_group",
             ),
         ]
 

@@ -22,16 +22,16 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
 from django.db import connections, models, router, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.constants import OnConflict
 from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
@@ -49,7 +49,18 @@ from ..signals import fan_out_requested, feed_items_created, feed_items_read
 from . import unread
 from .analytics import pk_json
 from .email import queue_item_emails
-from .preferences import receiving
+from .grouping import (
+    Grouping,
+    actor_entry,
+    close_expired,
+    fold_into_latest,
+    grouping_for,
+    grouping_table,
+    open_group,
+    start_group,
+    upsert_suffix,
+)
+from .preferences import over_limit, receiving
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +82,9 @@ class FeedRule:
 
     ``recipients`` is ``"actor"`` (the event's user) or ``"participants"`` (every
     user of the event's target, via ``TARGET_PARTICIPANTS``). ``title`` and
-    ``description`` are ``str.format`` templates with ``{target}``,
-    ``{event_type}`` and ``{data[key]}`` (missing keys render empty).
+    ``description`` are ``str.format`` templates with ``{target}``, ``{actor}``
+    (the event's user), ``{event_type}`` and ``{data[key]}`` (missing keys render
+    empty).
     """
 
     activity_type: str
@@ -268,6 +280,54 @@ def _insert_select(template: models.Model, recipients: models.QuerySet) -> int:
     return unread.counted_write(sql, [*params, *select_params], delta=1, using=using)
 
 
+def _upsert_select(
+    template: AbstractActivityFeedItem,
+    recipients: models.QuerySet,
+    grouping: Grouping,
+    *,
+    actor: dict[str, Any] | None,
+    target_name: str,
+) -> list[Any]:
+    """Grouped ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``: new items and folds.
+
+    Returns the users whose item is new; the others had an open group, which now
+    counts one more item (``services.grouping.upsert_suffix``). Recipients go in
+    primary-key order, so concurrent fan-outs lock their rows in the same order.
+    """
+    Feed = type(template)
+    connection = connections[router.db_for_write(Feed)]
+    fields = _insert_fields(Feed)
+    user_field = Feed._meta.get_field("user")
+    quote = connection.ops.quote_name
+    alias = "engagement_recipient"
+    try:
+        select_sql, select_params = (
+            recipients.order_by().values(**{alias: F("pk")}).query.sql_with_params()
+        )
+    except EmptyResultSet:
+        return []
+    values = dict(zip(fields, _db_values(template, fields, connection), strict=True))
+    select_list, params = [], []
+    for field in fields:
+        if field is user_field:
+            select_list.append(f"recipients.{quote(alias)}")
+        else:
+            select_list.append(_placeholder(field, connection))
+            params.append(values[field])
+    suffix, suffix_params = upsert_suffix(
+        template, grouping, connection, actor=actor, target_name=target_name
+    )
+    columns = ", ".join(quote(cast(str, field.column)) for field in fields)
+    # WHERE 1 = 1: SQLite would read ``ON CONFLICT`` as a join constraint without it.
+    sql = (
+        f"INSERT INTO {quote(Feed._meta.db_table)} ({columns}) SELECT {', '.join(select_list)} "
+        f"FROM ({select_sql}) recipients WHERE 1 = 1 ORDER BY recipients.{quote(alias)} {suffix}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *select_params, *suffix_params])
+        return [user_id for user_id, count in cursor.fetchall() if count == 1]
+
+
 def _insert_rows(items: Sequence[models.Model]) -> int:
     """Multi-row ``INSERT ... VALUES`` of unsaved items, skipping conflicts; returns new rows."""
     Feed = type(items[0])
@@ -322,7 +382,9 @@ def _feed_item(
     data: dict[str, Any] | None = None,
     user_id: Any = None,
     created_at: datetime | None = None,
+    actor: Any = None,
 ) -> AbstractActivityFeedItem:
+    """An unsaved item; of a ``FEED_GROUPING`` type, the first of its group (by ``actor``)."""
     item = Feed(
         user_id=user_id,
         activity_type=activity_type,
@@ -337,6 +399,9 @@ def _feed_item(
     if target is not None:
         item.target_content_type = ContentType.objects.get_for_model(target)
         item.target_object_id = str(target.pk)
+    grouping = grouping_for(activity_type)
+    if grouping is not None:
+        start_group(item, grouping, actor_entry(actor))
     return item
 
 
@@ -349,6 +414,7 @@ def notify(
     target: models.Model | None = None,
     event: AbstractEvent | None = None,
     data: dict[str, Any] | None = None,
+    actor: Any = None,
 ) -> int:
     """Put one feed item in each recipient's feed; returns how many were created.
 
@@ -358,7 +424,13 @@ def notify(
     ``event``, users who already have this (event, activity_type) item are skipped.
     An empty queryset (``none()``, ``pk__in=[]``) or iterable creates nothing and
     returns 0.
+
+    Of a ``FEED_GROUPING`` type, the item folds into each recipient's open group
+    instead (not counted as created); ``actor`` (default: the event's user) is
+    the user named in the group's ``data["actors"]`` and title.
     """
+    if actor is None and event is not None and event.user_id is not None:
+        actor = event.user
     template = _feed_item(
         get_feed_model(),
         activity_type,
@@ -367,8 +439,9 @@ def notify(
         target=target,
         event=event,
         data=data,
+        actor=actor,
     )
-    return _deliver(template, recipients, event)
+    return _deliver(template, recipients, event, target=target)
 
 
 def _deliver(
@@ -377,25 +450,66 @@ def _deliver(
     event: AbstractEvent | None,
     *,
     email: bool = True,
+    preferences: bool = True,
+    target: models.Model | None = None,
 ) -> int:
     """``notify``'s writes: a copy of ``template`` for each recipient, then the signal.
 
     ``email=False`` (backfills) queues no emails: past items are not news.
+    ``preferences=False`` (actor items) writes without looking at preferences and
+    flood limits. A grouped ``template`` (``group_key`` set) folds into open groups;
+    over a ``"fold"`` flood limit, the item is counted in the latest unread item.
     """
     Feed = type(template)
     activity_type = template.activity_type
+    grouping = grouping_for(activity_type) if template.group_key else None
+    if isinstance(recipients, models.QuerySet):
+        user_ids = None
+        batches: Iterable[models.QuerySet] = [recipients]
+    else:
+        user_ids = [getattr(user, "pk", user) for user in recipients]
+        users = get_user_model()._default_manager
+        batches = (users.filter(pk__in=chunk) for chunk in _chunks(user_ids, RECIPIENT_CHUNK_SIZE))
+    count = 0
+    new_users: list[Any] = []
     # savepoint=False: one statement for a queryset; chunks must all land or none.
     with transaction.atomic(using=router.db_for_write(Feed), savepoint=False):
-        if isinstance(recipients, models.QuerySet):
-            user_ids = None
-            count = _insert_select(template, receiving(recipients, template))
-        else:
-            user_ids = [getattr(user, "pk", user) for user in recipients]
-            users = get_user_model()._default_manager
-            count = sum(
-                _insert_select(template, receiving(users.filter(pk__in=chunk), template))
-                for chunk in _chunks(user_ids, RECIPIENT_CHUNK_SIZE)
+        if grouping is not None:
+            close_expired(template, grouping)
+        for batch in batches:
+            exempt = open_group(template) if grouping is not None else None
+            if preferences:
+                # Before the insert: the flood counts must not see this fan-out's rows.
+                over = over_limit(batch, template, exempt=exempt)
+                if over is not None:
+                    fold_into_latest(template, over)
+                batch = receiving(batch, template, exempt=exempt)
+            if grouping is None:
+                count += _insert_select(template, batch)
+                continue
+            if template.event_id is not None:
+                # The plain INSERT skips these through the once-per-event constraint; the
+                # upsert would fold into their group or, read, violate the constraint.
+                batch = batch.exclude(
+                    Exists(
+                        Feed._default_manager.filter(
+                            user=OuterRef("pk"),
+                            event_id=template.event_id,
+                            activity_type=activity_type,
+                        )
+                    )
+                )
+            new = _upsert_select(
+                template,
+                batch,
+                grouping,
+                actor=(template.data.get("actors") or [None])[-1],
+                target_name="" if target is None else str(target),
             )
+            count += len(new)
+            new_users += new
+        if grouping is not None:
+            user_ids = sorted(new_users)
         if count and email:
             queue_item_emails(copies_of(template), activity_type)
         _send_created(Feed, activity_type, count, user_ids, event)
@@ -433,10 +547,18 @@ def _render(rule: FeedRule, event: AbstractEvent) -> tuple[str, str, dict[str, A
         event_type=event.event_type,
         data=_Blank(event.data),
     )
+    if "{actor" in rule.title + rule.description and event.user_id is not None:
+        context["actor"] = event.user  # a query, only for templates that name the actor
     return rule.title.format_map(context), rule.description.format_map(context), data
 
 
-def fan_out(events: Sequence[AbstractEvent], *, user: Any = None, backfill: bool = False) -> int:
+def fan_out(
+    events: Sequence[AbstractEvent],
+    *,
+    user: Any = None,
+    backfill: bool = False,
+    done: Container[Any] = (),
+) -> int:
     """Create the feed items ``FEED_RULES`` asks for; returns how many are new.
 
     Actor items of the whole batch go in multi-row INSERTs (one per activity
@@ -445,18 +567,27 @@ def fan_out(events: Sequence[AbstractEvent], *, user: Any = None, backfill: bool
     ``backfill`` (``populate_feed``) dates each item at its event's time and sends
     participant items to the participants of that time (``participants_at``).
     Targets should be loaded (``prefetch_related("target")``) to avoid a query each.
+
+    Items of ``FEED_GROUPING`` types fold into open groups, which a second run
+    would count twice: they are written by the first fan-out of an event only, and
+    skipped by backfills and for the events in ``done`` (fanned out before).
     """
     Feed = get_feed_model()
     table = feed_rule_table()
+    grouped = grouping_table()
     actor_items: dict[str, list[AbstractActivityFeedItem]] = defaultdict(list)
     actor_events: dict[str, list[AbstractEvent]] = defaultdict(list)
     created = 0
     user_pk = getattr(user, "pk", user)
     for event in events:
         for rule in rules_for(event, table):
+            is_grouped = rule.activity_type in grouped
+            if is_grouped and (backfill or event.pk in done):
+                continue
             title, description, data = _render(rule, event)
             target = event.target if event.target_content_type_id else None
             created_at = event.created_at if backfill else None
+            actor = event.user if is_grouped and event.user_id is not None else None
             if rule.recipients == PARTICIPANTS:
                 if backfill:
                     recipients = participants_at(target, event.created_at)
@@ -475,8 +606,25 @@ def fan_out(events: Sequence[AbstractEvent], *, user: Any = None, backfill: bool
                     event=event,
                     data=data,
                     created_at=created_at,
+                    actor=actor,
                 )
-                created += _deliver(template, recipients, event, email=not backfill)
+                created += _deliver(template, recipients, event, email=not backfill, target=target)
+            elif is_grouped and event.user_id is not None and user_pk in (None, event.user_id):
+                # A grouped actor item folds like any other: its own upsert, no preferences.
+                template = _feed_item(
+                    Feed,
+                    rule.activity_type,
+                    title=title,
+                    description=description,
+                    target=target,
+                    event=event,
+                    data=data,
+                    actor=actor,
+                )
+                only_actor = get_user_model()._default_manager.filter(pk=event.user_id)
+                created += _deliver(
+                    template, only_actor, event, email=False, preferences=False, target=target
+                )
             elif event.user_id is not None and user_pk in (None, event.user_id):
                 actor_events[rule.activity_type].append(event)
                 actor_items[rule.activity_type].append(
@@ -597,15 +745,20 @@ def _lock(queryset: models.QuerySet, *, skip_locked: bool) -> models.QuerySet:
     )
 
 
-def _fan_out_locked(event_ids: list[Any]) -> int:
-    """Fan out events whose outbox rows the caller has locked, then delete those rows."""
-    events = (
+def _fan_out_locked(event_ids: list[Any], locked: Container[Any] | None = None) -> int:
+    """Fan out events whose outbox rows the caller has locked, then delete those rows.
+
+    ``locked`` (default: all of ``event_ids``) are the events that still had a row;
+    the others were fanned out before, so their grouped items are not folded again.
+    """
+    events = list(
         get_event_model()
         ._default_manager.filter(pk__in=event_ids)
         .order_by("pk")
         .prefetch_related("target")
     )
-    created = fan_out(list(events))
+    done = () if locked is None else {event.pk for event in events if event.pk not in locked}
+    created = fan_out(events, done=done)
     PendingFanOut._default_manager.filter(event_id__in=event_ids).delete()
     return created
 
@@ -624,9 +777,14 @@ def fan_out_event_ids(event_ids: Iterable[Any]) -> int:
     using = router.db_for_write(PendingFanOut)
     with transaction.atomic(using=using):
         pending = PendingFanOut._default_manager.using(using).filter(event_id__in=ids)
-        # Only the lock matters. In pk order, so two tasks never wait on each other.
-        list(_lock(pending.order_by("event_id"), skip_locked=False).values_list("pk", flat=True))
-        return _fan_out_locked(ids)
+        # In pk order, so two tasks never wait on each other. Events without a row
+        # were fanned out before (a redelivery): their grouped items are not folded again.
+        locked = set(
+            _lock(pending.order_by("event_id"), skip_locked=False).values_list(
+                "event_id", flat=True
+            )
+        )
+        return _fan_out_locked(ids, locked)
 
 
 @dataclass(frozen=True)

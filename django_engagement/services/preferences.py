@@ -11,7 +11,9 @@ Fan-out never loops over recipients in Python: ``receiving`` narrows the
 recipients' queryset with correlated subqueries (the user's row for the type,
 else the user's global row, else ``NOTIFICATION_DEFAULTS``) and a ``NOT EXISTS``
 on active mutes, and a count of the last minute's items of the type
-(``FEED_RATE_LIMIT``), so the feed's ``INSERT ... SELECT`` stays one statement.
+(``FEED_RATE_LIMIT``: past it, an item is dropped or, with ``"mode": "fold"``,
+counted in the user's latest unread item of the type), so the feed's
+``INSERT ... SELECT`` stays one statement.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, router, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.constants import OnConflict
@@ -65,40 +68,63 @@ def _effective(field: str, activity_type: str, user_ref: str) -> Coalesce:
     )
 
 
-def rate_limit_for(activity_type: str) -> int | None:
-    """Most items of ``activity_type`` a user may get per minute (``FEED_RATE_LIMIT``)."""
+RATE_LIMIT_MODES = ("drop", "fold")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """``FEED_RATE_LIMIT`` of one type: ``per_minute`` items, then ``mode`` drop or fold."""
+
+    per_minute: int
+    mode: str = "drop"
+
+    @classmethod
+    def from_setting(cls, activity_type: str, value: Any) -> RateLimit | None:
+        """Parse one entry: a number (drop) or ``{"per_minute": N, "mode": "drop"|"fold"}``."""
+        where = f"ENGAGEMENT FEED_RATE_LIMIT[{activity_type!r}]"
+        if value is None or value == 0:
+            return None
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"per_minute", "mode"})
+            if unknown:
+                raise ImproperlyConfigured(
+                    f"{where} has unknown keys {unknown}; keys are per_minute and mode."
+                )
+            per_minute, mode = value.get("per_minute"), value.get("mode", "drop")
+        else:
+            per_minute, mode = value, "drop"
+        if isinstance(per_minute, bool) or not isinstance(per_minute, int) or per_minute < 1:
+            raise ImproperlyConfigured(
+                f"{where} must be a positive whole number of items per minute, got {per_minute!r}."
+            )
+        if mode not in RATE_LIMIT_MODES:
+            raise ImproperlyConfigured(
+                f"{where}['mode'] must be {' or '.join(map(repr, RATE_LIMIT_MODES))}, got {mode!r}."
+            )
+        return cls(per_minute=per_minute, mode=mode)
+
+
+def rate_limit_table() -> dict[str, RateLimit | None]:
+    """``FEED_RATE_LIMIT`` parsed, ``"*"`` included; raises ImproperlyConfigured."""
     table = engagement_settings.FEED_RATE_LIMIT or {}
-    value = table.get(activity_type, table.get("*"))
-    return int(value) if value else None
+    if not isinstance(table, dict):
+        raise ImproperlyConfigured(
+            f"ENGAGEMENT FEED_RATE_LIMIT must be a dict of activity types, got {table!r}."
+        )
+    return {key: RateLimit.from_setting(key, value) for key, value in table.items()}
 
 
-def receiving(recipients: models.QuerySet, item: AbstractActivityFeedItem) -> models.QuerySet:
-    """``recipients`` without the users who opted out of ``item``'s type or muted its target.
+def rate_limit_for(activity_type: str) -> RateLimit | None:
+    """The flood limit of ``activity_type`` (``FEED_RATE_LIMIT``): its entry, else ``"*"``."""
+    table = rate_limit_table()
+    return table[activity_type] if activity_type in table else table.get("*")
 
-    ``item`` is the unsaved template of the copies to insert.
-    """
+
+def _wanted(recipients: models.QuerySet, item: AbstractActivityFeedItem) -> models.QuerySet:
+    """``recipients`` who take ``item``'s type in their feed and have not muted its target."""
     wanted = recipients.alias(
         engagement_in_feed=_effective("in_feed", item.activity_type, "pk")
     ).filter(engagement_in_feed=True)
-    per_minute = rate_limit_for(item.activity_type)
-    if per_minute:
-        # Flood protection: users who got ``per_minute`` items of this type in the
-        # last minute get no more until the minute has passed.
-        recent = (
-            get_feed_model()
-            ._default_manager.filter(
-                user=OuterRef("pk"),
-                activity_type=item.activity_type,
-                created_at__gt=timezone.now() - timedelta(minutes=1),
-            )
-            .order_by()
-            .values("user")
-            .annotate(count=Count("pk"))
-            .values("count")
-        )
-        wanted = wanted.alias(engagement_recent=Coalesce(Subquery(recent), Value(0))).filter(
-            engagement_recent__lt=per_minute
-        )
     if item.target_content_type_id is None:
         return wanted
     mutes = TargetMute._default_manager.filter(
@@ -108,6 +134,66 @@ def receiving(recipients: models.QuerySet, item: AbstractActivityFeedItem) -> mo
         target_object_id=item.target_object_id,
     )
     return wanted.exclude(Exists(mutes))
+
+
+def _with_recent(recipients: models.QuerySet, item: AbstractActivityFeedItem) -> models.QuerySet:
+    """``recipients`` with ``engagement_recent``: their items of the type in the last minute."""
+    recent = (
+        get_feed_model()
+        ._default_manager.filter(
+            user=OuterRef("pk"),
+            activity_type=item.activity_type,
+            created_at__gt=timezone.now() - timedelta(minutes=1),
+        )
+        .order_by()
+        .values("user")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return recipients.alias(engagement_recent=Coalesce(Subquery(recent), Value(0)))
+
+
+def receiving(
+    recipients: models.QuerySet,
+    item: AbstractActivityFeedItem,
+    *,
+    exempt: Exists | None = None,
+) -> models.QuerySet:
+    """``recipients`` without the users who opted out of ``item``'s type or muted its target.
+
+    ``item`` is the unsaved template of the copies to insert. Users at the type's
+    ``FEED_RATE_LIMIT`` are left out too, unless ``exempt`` holds for them (a
+    grouped item that folds into their open group adds no item).
+    """
+    wanted = _wanted(recipients, item)
+    limit = rate_limit_for(item.activity_type)
+    if limit is None:
+        return wanted
+    # Flood protection: users who got ``per_minute`` items of this type in the
+    # last minute get no more until the minute has passed.
+    allowed = Q(engagement_recent__lt=limit.per_minute)
+    if exempt is not None:
+        allowed |= Q(exempt)
+    return _with_recent(wanted, item).filter(allowed)
+
+
+def over_limit(
+    recipients: models.QuerySet,
+    item: AbstractActivityFeedItem,
+    *,
+    exempt: Exists | None = None,
+) -> models.QuerySet | None:
+    """The users ``receiving`` leaves out for the flood limit when its mode is ``"fold"``.
+
+    None when the type has no limit or drops. ``exempt`` users are not among them.
+    """
+    limit = rate_limit_for(item.activity_type)
+    if limit is None or limit.mode != "fold":
+        return None
+    over = _with_recent(_wanted(recipients, item), item).filter(
+        engagement_recent__gte=limit.per_minute
+    )
+    return over if exempt is None else over.exclude(exempt)
 
 
 def queue_emails(items: models.QuerySet, activity_type: str) -> int:
