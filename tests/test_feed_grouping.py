@@ -16,6 +16,7 @@ from django_engagement.models import FeedEmail, NotificationPreference
 from django_engagement.services.feed import fan_out_event_ids, mark_read, populate_feed
 from django_engagement.services.grouping import grouping_table
 from django_engagement.services.preferences import mute_target, rate_limit_table
+from django_engagement.services.unread import unread_counts
 from tests.helpers import feed, make_users
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_tracking")]
@@ -105,6 +106,25 @@ def test_reading_ends_the_group(grouped, campaign, course_members):
         ("member1", False, 3, "joiner2 and 2 others joined Great Lent"),
         ("member2", False, 3, "joiner2 and 2 others joined Great Lent"),
     ]
+
+
+def badges(users) -> list[tuple[int, int]]:
+    """Each user's counter beside a COUNT(*) of their unread items."""
+    counters = unread_counts([user.pk for user in users])
+    return [(counters[user.pk], feed().filter(user=user, is_read=False).count()) for user in users]
+
+
+def test_folds_leave_the_unread_badge_alone_new_items_raise_it(grouped, campaign, course_members):
+    members, joiners = course_members
+    join(joiners[0], campaign)
+    assert badges(members) == [(1, 1), (1, 1), (1, 1)]
+    join(joiners[1], campaign)
+    join(joiners[2], campaign)
+    assert badges(members) == [(1, 1), (1, 1), (1, 1)]
+    mark_read(members[0])
+    assert badges(members) == [(0, 0), (1, 1), (1, 1)]
+    join(joiners[3], campaign)  # a new group for member0, a fold for the others
+    assert badges(members) == [(1, 1), (1, 1), (1, 1)]
 
 
 def test_window_closes_the_group(grouped, campaign, course_members):
@@ -228,6 +248,7 @@ def test_concurrent_joins_count_exactly(grouped, campaign, course_members):
     assert [(row.user_id, row.data["count"]) for row in rows] == [(m.pk, 8) for m in members]
     assert all(len(row.data["actors"]) == 2 for row in rows)
     assert {row.title.split(" and ")[1] for row in rows} == {"7 others joined Great Lent"}
+    assert badges(members) == [(1, 1)] * len(members)
 
 
 def test_redelivery_and_backfill_do_not_count_twice(grouped, campaign, course_members):
@@ -302,6 +323,7 @@ def test_rate_limit_fold_counts_in_the_latest_unread_item(engagement_settings):
     notify([users[0].pk], "alert", title="Early")
     created = [notify(users, "alert", title=f"Alert {n}") for n in range(3)]
     assert created == [3, 2, 0]
+    assert badges(users) == [(2, 2), (2, 2), (2, 2)]
     rows = {
         (item.user.username, item.title): item.data.get("folded")
         for item in feed().filter(activity_type="alert")

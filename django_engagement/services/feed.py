@@ -506,6 +506,8 @@ def _deliver(
                 actor=(template.data.get("actors") or [None])[-1],
                 target_name="" if target is None else str(target),
             )
+            # Only new items raise the badge; a fold adds to an item already unread.
+            unread.add_unread(dict.fromkeys(new, 1), using=router.db_for_write(Feed))
             count += len(new)
             new_users += new
         if grouping is not None:
