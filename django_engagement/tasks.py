@@ -49,7 +49,6 @@ from typing import Any
 from celery import shared_task
 
 from .models import Report
-from .services.aggregation import aggregate_daily
 from .services.aggregation import PERIODS, aggregate_daily, aggregate_period
 from .services.email import send_immediate_emails, send_period
 from .services.feed import fan_out_event_ids, flush_pending_fan_out, populate_feed
