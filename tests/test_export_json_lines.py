@@ -45,7 +45,7 @@ def test_format_json_streams_json_lines(
     booking = events[5]
     assert records[2] == {
         "id": str(booking.uuid),
-        "created_at": "2026-01-04T13:00:00+00:00",
+        "created_at": "2026-01-04T13:00:00Z",
         "event_type": "booking_created",
         "user_id": user.pk,
         "anonymous_id": "",
@@ -56,7 +56,7 @@ def test_format_json_streams_json_lines(
     # Newest first; anonymous events have null user_id and ip_address.
     assert records[0] | {"id": None} == {
         "id": None,
-        "created_at": "2026-01-04T23:59:00+00:00",
+        "created_at": "2026-01-04T23:59:00Z",
         "event_type": "service_search",
         "user_id": None,
         "anonymous_id": "a-3",
@@ -76,9 +76,9 @@ def test_jsonl_and_the_accept_header_pick_json_lines_too(admin_client_api, event
 
     assert response["Content-Type"] == "application/x-ndjson"
     assert [r["created_at"] for r in lines(response)] == [
-        "2026-01-04T14:00:00+00:00",
-        "2026-01-04T13:00:00+00:00",
-        "2026-01-03T09:00:00+00:00",
+        "2026-01-04T14:00:00Z",
+        "2026-01-04T13:00:00Z",
+        "2026-01-03T09:00:00Z",
     ]
 
 

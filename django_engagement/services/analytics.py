@@ -329,13 +329,16 @@ def unique_visitors(window: DateWindow) -> tuple[int, int]:
     return users, anonymous
 
 
-def top_users(window: DateWindow, limit: int) -> list[dict[str, Any]]:
+def top_users(
+    window: DateWindow, limit: int, *, among: QuerySet | None = None
+) -> list[dict[str, Any]]:
     """The ``limit`` users with most events (ranked), usernames fetched for those only.
 
-    Grouping first and joining the user table afterwards keeps the big scan free of a join.
+    ``among`` narrows the events (a scope: one target, one group). Grouping first and
+    joining the user table afterwards keeps the big scan free of a join.
     """
     rows = list(
-        events()
+        (events() if among is None else among)
         .filter(window.q(), user__isnull=False)
         .values("user_id")
         .annotate(count=Count("pk"))

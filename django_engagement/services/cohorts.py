@@ -404,31 +404,7 @@ def funnel(window: DateWindow, steps: Sequence[str], scope: Scope) -> list[dict[
 
 def scoped_top_users(window: DateWindow, limit: int, scope: Scope) -> list[dict[str, Any]]:
     """``analytics.top_users`` within ``scope`` (two queries)."""
-    if scope.is_all:
-        return analytics.top_users(window, limit)
-    rows = list(
-        _events(scope)
-        .filter(window.q(), user__isnull=False)
-        .values("user_id")
-        .annotate(count=Count("pk"))
-        .order_by("-count", "user_id")[:limit]
-    )
-    if not rows:
-        return []
-    User = get_user_model()
-    usernames = dict(
-        User._default_manager.db_manager(analytics.read_database())
-        .filter(pk__in=[row["user_id"] for row in rows])
-        .values_list("pk", User.USERNAME_FIELD)
-    )
-    return [
-        {
-            "user_id": analytics.pk_json(row["user_id"]),
-            "username": str(usernames.get(row["user_id"], "")),
-            "count": row["count"],
-        }
-        for row in rows
-    ]
+    return analytics.top_users(window, limit, among=None if scope.is_all else _events(scope))
 
 
 def scoped_top_targets(window: DateWindow, limit: int, scope: Scope) -> list[dict[str, Any]]:
