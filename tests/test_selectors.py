@@ -172,3 +172,30 @@ def test_user_growth_cuts_days_in_time_zone(signups, settings):
 def test_bad_arguments_raise_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_stickiness(january, django_assert_max_num_queries):
+    with django_assert_max_num_queries(1):
+        result = selectors.stickiness(date(2026, 1, 20))
+    # Jan 20: bob; Jan 14-20: bob; Dec 22-Jan 20: alice and bob (anonymous ids not counted).
+    assert result == {"date": "2026-01-20", "dau": 1, "wau": 1, "mau": 2, "dau_mau": 0.5}
+    assert selectors.stickiness(date(2025, 12, 1))["dau_mau"] is None
+
+
+def test_funnel_in_order_within_the_window(january):
+    # bob joined on Jan 3 and viewed a page on Jan 20; alice's only later page view is
+    # in February, outside the window.
+    assert selectors.funnel(JAN_1, JAN_31, ["target_joined", "page_view"]) == [
+        {"event_type": "target_joined", "users": 2},
+        {"event_type": "page_view", "users": 1},
+    ]
+    with pytest.raises(ValueError):
+        selectors.funnel(JAN_1, JAN_31, ["page_view"])
+
+
+def test_retention_cohorts(january):
+    result = selectors.retention_cohorts(JAN_1, JAN_31)
+    assert result["weeks"] == ["2025-12-29", "2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26"]
+    # alice and bob were first seen in the week of Jan 3; bob came back in the week of Jan 20.
+    assert result["cohorts"][0] == {"week": "2025-12-29", "users": 2, "active": [2, 0, 0, 1, 0]}
+    assert [cohort["users"] for cohort in result["cohorts"][1:]] == [0, 0, 0, 0]

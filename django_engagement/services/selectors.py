@@ -9,6 +9,9 @@ Usage::
     selectors.user_growth(date(2026, 1, 1), date(2026, 3, 31), period="month")
     selectors.top_targets(date(2026, 1, 1), date(2026, 1, 31), limit=5)
     selectors.events_by_type(date(2026, 1, 1), date(2026, 1, 31))
+    selectors.stickiness(date(2026, 1, 31))
+    selectors.retention_cohorts(date(2026, 1, 1), date(2026, 1, 31))
+    selectors.funnel(date(2026, 1, 1), date(2026, 1, 31), ["signup", "purchase"])
 
 ``start`` and ``end`` are calendar days of ``TIME_ZONE``, both inclusive; a ``start``
 after ``end`` or a day outside the calendar raises ``ValueError``. Numbers are the ones
@@ -23,10 +26,19 @@ from datetime import date, timedelta
 from typing import Any
 
 from ..models import Period
-from . import analytics
+from . import analytics, cohorts
 from .aggregation import period_days
 
-__all__ = ["GROWTH_PERIODS", "active_users", "events_by_type", "top_targets", "user_growth"]
+__all__ = [
+    "GROWTH_PERIODS",
+    "active_users",
+    "events_by_type",
+    "funnel",
+    "retention_cohorts",
+    "stickiness",
+    "top_targets",
+    "user_growth",
+]
 
 GROWTH_PERIODS = (Period.DAY, Period.WEEK, Period.MONTH)
 MAX_LIMIT = 1000
@@ -91,3 +103,24 @@ def events_by_type(start: date, end: date) -> dict[str, int]:
     """Events per event type in the window, count descending then type (an ordered dict),
     read from the coarsest aggregates that answer it."""
     return dict(analytics.ranked(analytics.type_counts(analytics.DateWindow(start, end))))
+
+
+def stickiness(day: date) -> dict[str, Any]:
+    """DAU, WAU and MAU (distinct signed-in users on ``day``, in the 7 and the 30 days
+    ending with it) and DAU/MAU as a ratio (``None`` without monthly users). One query."""
+    actives = cohorts.active_users(analytics.check_day(day), cohorts.Scope())
+    ratio = round(actives["dau"] / actives["mau"], 4) if actives["mau"] else None
+    return {"date": day.isoformat(), **actives, "dau_mau": ratio}
+
+
+def retention_cohorts(start: date, end: date) -> dict[str, Any]:
+    """Weekly cohorts (the ISO week of each user's first event) of the weeks the window
+    touches, with how many of each cohort were active in each later week; the shape the
+    admin dashboard's heatmap draws. Two queries."""
+    return cohorts.retention_weeks(analytics.DateWindow(start, end), cohorts.Scope())
+
+
+def funnel(start: date, end: date, steps: list[str]) -> list[dict[str, Any]]:
+    """Users who did ``steps[0]``, then ``steps[1]`` later, ... within the window (2 to 5
+    event types; ``ValueError`` otherwise): ``[{"event_type", "users"}, ...]``."""
+    return cohorts.funnel(analytics.DateWindow(start, end), steps, cohorts.Scope())
