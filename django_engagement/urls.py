@@ -49,6 +49,12 @@ urlpatterns = [
         stored_reports.StoredReportDetailView.as_view(),
         name="engagement-reports-saved-detail",
     ),
+    # Ids are digits: anything else under reports/saved/ is a JSON 404, not Django's page.
+    re_path(
+        r"^reports/saved/[\s\S]*/$",
+        root.NotFoundView.as_view(),
+        name="engagement-reports-saved-not-found",
+    ),
     # Before the router, whose activity-feed/<pk>/ would take "stream".
     path("activity-feed/stream/", stream.feed_stream, name="engagement-activity-feed-stream"),
     # Before the router's activity-feed/<pk>/ detail route.

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from django_engagement.models import get_event_model
 from tests.conftest import require_service
 from tests.test_services_dashboard import NO_TRACKING, make_known_events
 
@@ -339,13 +340,13 @@ def test_bars_points_and_rows_link_to_the_changelist(browser, live_server):
     session.login()
     page = session.page
     page.locator("#chart-events-by-type a.ed-bar-link").first.click()
-    page.wait_for_url("**/event/?**")
+    page.wait_for_url(f"**/{get_event_model()._meta.model_name}/?**")
     assert "event_type=page_view" in page.url
     assert page.locator("#result_list tbody tr").count() == 7
     page.go_back()
     page.wait_for_url(f"**{DASHBOARD}")
     page.locator("#chart-events-per-day a.ed-point-link").last.dispatch_event("click")
-    page.wait_for_url("**/event/?**")
+    page.wait_for_url(f"**/{get_event_model()._meta.model_name}/?**")
     assert page.locator("#result_list tbody tr").count() == 7  # today
     page.go_back()
     page.locator("#table-top-users tbody tr:first-child td.ed-num a").click()

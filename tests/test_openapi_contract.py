@@ -505,3 +505,29 @@ def test_stored_report_list_past_the_last_page_is_a_documented_404(openapi, admi
 
     assert (response.status_code, response.json()) == (404, {"detail": "Invalid page."})
     assert_matches(openapi, "reports/saved/", "get", response)
+
+
+@pytest.mark.parametrize("report_id", ["null,null", "abc", "-1", "a/b"])
+def test_non_integer_stored_report_id_is_a_json_404(openapi, admin_client_api, report_id):
+    response = admin_client_api.get(f"{PREFIX}reports/saved/{report_id}/")
+
+    assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+    assert response.json() == {"detail": "Not found."}
+    assert_matches(openapi, "reports/saved/{id}/", "get", response)
+
+
+@pytest.mark.parametrize("parameter", ["status", "report_type"])
+def test_a_blank_stored_report_filter_is_a_400(admin_client_api, parameter):
+    response = admin_client_api.get(f"{PREFIX}reports/saved/?{parameter}=")
+
+    assert response.status_code == 400
+    assert response.json() == {parameter: ["This field may not be blank."]}
+
+
+@pytest.mark.parametrize("in_feed", [0, 1, "true", None])
+def test_preference_in_feed_is_a_json_boolean(auth_client, in_feed):
+    body = {"default": {"in_feed": in_feed}}
+    response = auth_client.patch(f"{PREFIX}activity-feed/preferences/", body, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["default"]

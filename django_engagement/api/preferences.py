@@ -28,14 +28,14 @@ from ..services.analytics import target_json_id
 from ..services.preferences import Mute, get_preferences, set_preferences
 from .parsers import JSONBodyMixin
 from .schema import error_responses, extend_schema, extend_schema_field
-from .serializers import StrictFieldsMixin
+from .serializers import StrictBooleanField, StrictFieldsMixin
 
 MAX_ACTIVITY_TYPES = 200
 MAX_MUTED_TARGETS = 1000
 
 
 class ChoiceSerializer(StrictFieldsMixin, serializers.Serializer):
-    in_feed = serializers.BooleanField(required=False)
+    in_feed = StrictBooleanField(required=False)
     email = serializers.ChoiceField(choices=EmailFrequency.choices, required=False)
 
 

@@ -137,19 +137,23 @@ class ReportView(JSONBodyMixin, APIView):
 
     def query(self, request: Request) -> dict[str, Any]:
         """The validated query parameters; raises a 400 naming the bad one (or a repeated one)."""
-        params = request.query_params
-        repeated = [key for key in params if len(params.getlist(key)) > 1]
-        if repeated:
-            raise serializers.ValidationError(dict.fromkeys(repeated, ["Send one value."]))
-        blank = [key for key, value in params.items() if value == ""]
-        if blank:
-            # ``?date=`` is no date: leave the parameter out for the default.
-            raise serializers.ValidationError(
-                dict.fromkeys(blank, ["This field may not be blank."])
-            )
-        serializer = self.query_serializer(data=request.query_params)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+        return validated_query(request, self.query_serializer)
+
+
+def validated_query(request: Request, serializer_class: type[serializers.Serializer]) -> Any:
+    """``request``'s query parameters through ``serializer_class``; a 400 names a repeated
+    or blank parameter (DRF would take the last value, or skip a blank optional one)."""
+    params = request.query_params
+    repeated = [key for key in params if len(params.getlist(key)) > 1]
+    if repeated:
+        raise serializers.ValidationError(dict.fromkeys(repeated, ["Send one value."]))
+    blank = [key for key, value in params.items() if value == ""]
+    if blank:
+        # ``?date=`` is no date: leave the parameter out for the default.
+        raise serializers.ValidationError(dict.fromkeys(blank, ["This field may not be blank."]))
+    serializer = serializer_class(data=params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 #: What every report may answer besides 200: a bad query parameter, not signed in

@@ -33,9 +33,9 @@ from ..services.stored_reports import ReportRequestError, generate_report, repor
 from .pagination import IntegerPageSizeMixin
 from .parsers import JSONBodyMixin
 from .permissions import report_permissions
-from .reports import REPORT_ERRORS, validate_day
+from .reports import REPORT_ERRORS, validate_day, validated_query
 from .schema import OpenApiParameter, error_responses, extend_schema
-from .serializers import StrictFieldsMixin, UserField
+from .serializers import StrictBooleanField, StrictFieldsMixin, UserField
 
 
 class StoredReportSerializer(serializers.ModelSerializer):
@@ -118,7 +118,7 @@ class GenerateReportSerializer(StrictFieldsMixin, serializers.Serializer):
         help_text=_("Last day (inclusive) of the period of a ranged type (with start)."),
     )
     user_id = UserField(required=False, help_text=_("The user of a user_activity report."))
-    force = serializers.BooleanField(
+    force = StrictBooleanField(
         required=False, default=False, help_text=_("Regenerate a report that is done.")
     )
 
@@ -167,13 +167,8 @@ class StoredReportListView(StoredReportView):
         },
     )
     def get(self, request: Request) -> Response:
-        params = request.query_params
-        repeated = [key for key in params if len(params.getlist(key)) > 1]
-        if repeated:
-            raise serializers.ValidationError(dict.fromkeys(repeated, ["Send one value."]))
-        filters = StoredReportFilter(data=params)
-        filters.is_valid(raise_exception=True)
-        reports = self.get_queryset().filter(**filters.validated_data)
+        filters = validated_query(request, StoredReportFilter)
+        reports = self.get_queryset().filter(**filters)
         page = self.paginate_queryset(reports)
         serializer = self.get_serializer(page, many=True)
         return self.get_paginated_response(serializer.data)
