@@ -159,6 +159,21 @@ def test_top_values_and_active_users_are_cached(report_cache, user, django_asser
         reports.top_values("no-dashes", date_from=day(3), date_to=day(0))
 
 
+def test_spans_over_max_cached_days_are_computed_without_the_cache(
+    report_cache, user, django_assert_num_queries
+):
+    """A key holds one version per day: centuries of days would cost more than the query."""
+    events().create(event_type="purchase", user=user, data={"sku": "a"}, created_at=noon(1))
+    longest = {"date_from": day(cache.MAX_CACHED_DAYS - 1), "date_to": day(0)}
+    reports.top_values("sku", **longest)
+    with django_assert_num_queries(0):
+        assert reports.top_values("sku", **longest) == [{"value": "a", "count": 1}]
+    centuries = {"date_from": date(139, 6, 24), "date_to": date(8165, 5, 28)}
+    assert reports.top_values("sku", **centuries) == [{"value": "a", "count": 1}]
+    with django_assert_num_queries(1):
+        assert reports.top_values("sku", **centuries) == [{"value": "a", "count": 1}]
+
+
 def test_a_result_that_depends_on_who_asks_is_keyed_by_it(report_cache, user, other_user):
     calls = []
 

@@ -49,6 +49,9 @@ R = TypeVar("R")
 KEY_PREFIX = "django_engagement"
 # Bumped when the shape of cached results changes, so old entries are never read.
 SCHEMA = 1
+# A key carries one version per covered day; results over longer spans (a report over
+# centuries, say) are computed each time rather than keyed by thousands of versions.
+MAX_CACHED_DAYS = 400
 
 
 class Span(Protocol):
@@ -159,6 +162,8 @@ def cached(name: str, *, days: Callable[..., Span]) -> Callable[[Callable[P, R]]
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             span = days(*bound.args, **bound.kwargs)
+            if (span.end - span.start).days >= MAX_CACHED_DAYS:
+                return function(*args, **kwargs)
             try:
                 key = result_key(name, dict(bound.arguments), day_versions(store, span))
                 hit = store.get(key)
