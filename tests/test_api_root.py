@@ -78,6 +78,7 @@ def test_endpoint_table_matches_the_urlconf():
         "engagement-activity-feed-detail",
         "engagement-reports-saved-detail",
         "engagement-not-found",
+        "engagement-reports-saved-not-found",
         "engagement-unsubscribe",
     }
     assert set(ENDPOINTS.values()) == names - hidden
