@@ -4,7 +4,19 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
-class EventAggregateDaily(models.Model):
+class AggregateCounts(models.Model):
+    """What every aggregate row holds: its events, distinct users and anonymous ids."""
+
+    count = models.PositiveIntegerField(_("events"), default=0)
+    unique_users = models.PositiveIntegerField(_("unique users"), default=0)
+    unique_anonymous = models.PositiveIntegerField(_("unique anonymous ids"), default=0)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class EventAggregateDaily(AggregateCounts):
     """Events per day x event type x source, written by ``aggregate_daily``.
 
     ``date`` is a calendar day in the project's ``TIME_ZONE``. The unique key
@@ -14,10 +26,6 @@ class EventAggregateDaily(models.Model):
     date = models.DateField(_("date"))
     event_type = models.CharField(_("event type"), max_length=64)
     source = models.CharField(_("source"), max_length=16)
-    count = models.PositiveIntegerField(_("events"), default=0)
-    unique_users = models.PositiveIntegerField(_("unique users"), default=0)
-    unique_anonymous = models.PositiveIntegerField(_("unique anonymous ids"), default=0)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["-date", "event_type", "source"]
@@ -33,7 +41,7 @@ class EventAggregateDaily(models.Model):
         return f"{self.date} {self.event_type}/{self.source}: {self.count}"
 
 
-class EventDayTotal(models.Model):
+class EventDayTotal(AggregateCounts):
     """Day-wide totals of one calendar day, written by ``aggregate_daily`` beside the
     per-type rows of ``EventAggregateDaily``.
 
@@ -44,10 +52,6 @@ class EventDayTotal(models.Model):
     """
 
     date = models.DateField(_("date"), unique=True)
-    count = models.PositiveIntegerField(_("events"), default=0)
-    unique_users = models.PositiveIntegerField(_("unique users"), default=0)
-    unique_anonymous = models.PositiveIntegerField(_("unique anonymous ids"), default=0)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["-date"]
@@ -72,7 +76,7 @@ class Period(models.TextChoices):
     MONTH = "month", _("month")
 
 
-class EventPeriodAggregate(models.Model):
+class EventPeriodAggregate(AggregateCounts):
     """Events per hour, ISO week or month x event type x source, written by
     ``aggregate_period``.
 
@@ -87,10 +91,6 @@ class EventPeriodAggregate(models.Model):
     end = models.DateTimeField(_("end"))
     event_type = models.CharField(_("event type"), max_length=64)
     source = models.CharField(_("source"), max_length=16)
-    count = models.PositiveIntegerField(_("events"), default=0)
-    unique_users = models.PositiveIntegerField(_("unique users"), default=0)
-    unique_anonymous = models.PositiveIntegerField(_("unique anonymous ids"), default=0)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["period", "-start", "event_type", "source"]
@@ -108,7 +108,7 @@ class EventPeriodAggregate(models.Model):
         return f"{self.period} {start} {self.event_type}/{self.source}: {self.count}"
 
 
-class EventPeriodTotal(models.Model):
+class EventPeriodTotal(AggregateCounts):
     """Period-wide totals of one hour, ISO week or month (distinct users and anonymous
     ids cannot be summed from per-type rows nor from shorter periods), written by
     ``aggregate_period`` beside ``EventPeriodAggregate``. A row also marks its period
@@ -117,10 +117,6 @@ class EventPeriodTotal(models.Model):
     period = models.CharField(_("period"), max_length=8, choices=Period.choices)
     start = models.DateTimeField(_("start"))
     end = models.DateTimeField(_("end"))
-    count = models.PositiveIntegerField(_("events"), default=0)
-    unique_users = models.PositiveIntegerField(_("unique users"), default=0)
-    unique_anonymous = models.PositiveIntegerField(_("unique anonymous ids"), default=0)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["period", "-start"]
