@@ -18,7 +18,12 @@ DATABASES = {"default": env.db("DATABASE_URL", default="sqlite://:memory:")}
 if env("ENGAGEMENT_REPLICA_URL", default=None):
     DATABASES["replica"] = {**env.db("ENGAGEMENT_REPLICA_URL"), "TEST": {"MIRROR": "default"}}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": env("ENGAGEMENT_SQLITE_TEST_NAME", default=None)}
+    # ENGAGEMENT_SQLITE_TEST_NAME: a test database file other threads and processes can open.
+    # NAME follows it, so nothing (pytest-django's live_server among them) takes the
+    # connection for in-memory and shares one sqlite3 connection between threads.
+    if test_file := env("ENGAGEMENT_SQLITE_TEST_NAME", default=None):
+        DATABASES["default"]["NAME"] = test_file
+    DATABASES["default"]["TEST"] = {"NAME": test_file}
 
 INSTALLED_APPS = [
     "django.contrib.admin",

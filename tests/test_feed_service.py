@@ -84,6 +84,31 @@ def test_notify_nobody_is_zero(user, recipients, django_assert_max_num_queries):
     assert listener.calls == []
 
 
+def test_only_an_insert_that_can_conflict_says_on_conflict(user, other_user):
+    """Without an event no unique constraint can match a copy, so the fan-out skips
+    ON CONFLICT's speculative insertion; with one, a replay still inserts nothing twice."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    event = record_event("page_view", user=user)
+    users = get_user_model().objects.filter(pk__in=[user.pk, other_user.pk])
+    with CaptureQueriesContext(connection) as plain:
+        assert notify(users, "event", title="Hello") == 2
+    with CaptureQueriesContext(connection) as keyed:
+        assert notify(users, "event", title="Hello", event=event) == 2
+        assert notify(users, "event", title="Hello", event=event) == 0
+    table = f'INTO "{get_feed_model()._meta.db_table}"'
+    plain_inserts = [q["sql"] for q in plain if table in q["sql"]]
+    keyed_inserts = [q["sql"] for q in keyed if table in q["sql"]]
+
+    def ignores(sql: str) -> bool:  # PostgreSQL's suffix, SQLite's prefix
+        return "ON CONFLICT DO NOTHING" in sql or sql.startswith("INSERT OR IGNORE")
+
+    assert len(plain_inserts) == 1 and not ignores(plain_inserts[0])
+    assert len(keyed_inserts) == 2 and all(ignores(sql) for sql in keyed_inserts)
+    assert feed().count() == 4
+
+
 def test_notify_iterables_of_users_and_ids(user, other_user):
     assert notify([user, other_user.pk, 987654], "event", title="Hello") == 2
     assert sorted(feed().values_list("user_id", flat=True)) == sorted([user.pk, other_user.pk])

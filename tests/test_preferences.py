@@ -48,6 +48,29 @@ def test_fan_out_skips_opted_out_and_muted_in_one_statement(django_assert_max_nu
     assert got == {f"member{n}" for n in (1, 4, 5, 6, 7, 8, 9)}
 
 
+def test_rows_that_opt_out_of_other_types_keep_nobody_out(django_assert_max_num_queries):
+    """Opt-outs of another type and opt-ins do not count: everybody gets the item, and
+    the statement tests once for opt-outs before any per-recipient lookup."""
+    users = make_users(4)
+    NotificationPreference.objects.create(user=users[0], activity_type="other", in_feed=False)
+    NotificationPreference.objects.create(user=users[1], activity_type="news", in_feed=True)
+    with django_assert_max_num_queries(3) as queries:
+        assert notify(members(), "news", title="Hello") == 4
+    insert = next(q["sql"] for q in queries.captured_queries if "INSERT" in q["sql"])
+    # The uncorrelated opt-out test comes first in the OR, the correlated lookups second.
+    assert insert.index("NOT EXISTS") < insert.index("COALESCE")
+
+
+@pytest.mark.parametrize("activity_type", ["news", ""])
+def test_one_opt_out_row_turns_the_lookups_on(activity_type):
+    users = make_users(3)
+    NotificationPreference.objects.create(
+        user=users[0], activity_type=activity_type, in_feed=False
+    )
+    assert notify(members(), "news", title="Hello") == 2
+    assert set(feed().values_list("user_id", flat=True)) == {users[1].pk, users[2].pk}
+
+
 def test_setting_default_off_needs_an_opt_in(engagement_settings):
     engagement_settings.update(NOTIFICATION_DEFAULTS={"*": {}, "digest_only": {"in_feed": False}})
     users = make_users(3)

@@ -162,10 +162,13 @@ def test_deletes_in_bounded_batches(make_items):
 
     deletes = [q["sql"] for q in queries if "DELETE FROM" in q["sql"]]
     if connection.vendor == "postgresql":
-        # One statement per batch, picking at most 2 rows by the index, plus one
-        # probe per policy that finds nothing (8 policies: 7 table types and the rest).
-        assert len(deletes) == 3 + 2 + 8
-        assert all("ctid = ANY(ARRAY(SELECT" in sql and "LIMIT 2)" in sql for sql in deletes)
+        # One range DELETE per batch of 2 (milestone 2+2+1, custom_type 2+1, the rest of
+        # the 8 policies one each that finds nothing), each after an index probe for its
+        # range's last time; a batch short of 2 is the policy's last.
+        assert len(deletes) == 3 + 2 + 6
+        assert all('"created_at" <' in sql and "RETURNING" in sql for sql in deletes)
+        probes = [q["sql"] for q in queries if "OFFSET 1" in q["sql"] and "LIMIT 1" in q["sql"]]
+        assert len(probes) == len(deletes)
     else:
         # milestone 2+2+1, custom_type 2+1: DELETE ... WHERE id IN (<at most 2 ids>).
         assert len(deletes) == 5
@@ -185,6 +188,36 @@ def test_archived_batches_delete_by_id(tmp_path, make_items):
     deletes = [q["sql"] for q in queries if q["sql"].startswith(starts)]
     assert len(deletes) == 3
     assert all(" IN (" in sql or " = ANY(" in sql for sql in deletes)
+
+
+@pytest.mark.parametrize("archived", [False, True])
+def test_batches_walk_forward_through_rows_of_one_time(tmp_path, make_items, archived):
+    """Batches of 2 over 5 rows of one second and 3 older: every row goes, each once, and
+    on PostgreSQL every batch after the first starts at the time the last one reached
+    (not at the oldest row again, past entries it deleted that VACUUM has not yet removed)."""
+    same = timedelta(days=500)
+    make_items("milestone", *[same] * 5, *[same + timedelta(days=n) for n in (1, 2, 3)])
+    archive = {"archive_to": str(tmp_path / "run.jsonl.gz")} if archived else {}
+
+    with CaptureQueriesContext(connection) as queries:
+        result = apply_retention(batch_size=2, **archive)
+
+    assert result.deleted["milestone"] == 8
+    assert get_feed_model().objects.count() == 0
+    if archived:
+        assert sorted(row["title"] for row in read_archive(tmp_path / "run.jsonl.gz")) == sorted(
+            f"milestone {n}" for n in range(8)
+        )
+    if connection.vendor == "postgresql":
+        # Each batch's statement reads its range after the range the last one reached.
+        selects = [
+            q["sql"]
+            for q in queries
+            if "\"activity_type\" = 'milestone'" in q["sql"] and "LIMIT" in q["sql"]
+        ]
+        assert selects  # the archive reads its batches, the in-place DELETE probes its range
+        assert '"created_at" >' not in selects[0]
+        assert all('"created_at" >' in sql for sql in selects[1:])
 
 
 def test_invalid_arguments_raise_value_error():

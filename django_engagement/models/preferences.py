@@ -65,6 +65,14 @@ class NotificationPreference(models.Model):
                 fields=["user", "activity_type"], name="%(app_label)s_preference_once_per_type"
             ),
         ]
+        indexes = [
+            # Fan-out asks whether anyone opted out of a type (services.preferences).
+            models.Index(
+                fields=["activity_type"],
+                condition=models.Q(in_feed=False),
+                name="preference_opted_out_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.activity_type or '*'}: feed={self.in_feed} email={self.email}"

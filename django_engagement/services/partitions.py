@@ -538,21 +538,3 @@ def drop_expired_partitions(
             cursor.execute(f"DROP TABLE {quote(partition.name)}")
         dropped.append(DroppedPartition(partition.name, partition.end, counts, related))
     return dropped
-
-
-def delete_targets(model: type[models.Model], *, before: datetime) -> list[tuple[str, str]]:
-    """Tables a ``ctid``-based batch DELETE must address one by one, with a WHERE clause.
-
-    A ``ctid`` is unique within one table only, so on a partitioned table each
-    partition that may hold rows older than ``before`` is deleted from separately,
-    its rows picked by ``tableoid`` (the partition key range lets the planner prune).
-    """
-    connection = _connection(model)
-    if not is_partitioned(model):
-        return [(model._meta.db_table, "")]
-    targets = []
-    for partition in list_partitions(model):
-        if partition.start is None or partition.start < before:
-            regclass = connection.ops.quote_name(partition.name).replace("'", "''")
-            targets.append((partition.name, f"tableoid = '{regclass}'::regclass"))
-    return targets

@@ -31,8 +31,10 @@ from typing import Any
 
 from django.db import connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
+from django.db.models.sql.subqueries import DeleteQuery
 from django.utils import timezone
 
 from ..conf import engagement_settings
@@ -256,52 +258,63 @@ def _delete_in_place(
     deleted: Counter[str],
     on_batch: ProgressCallback | None,
 ) -> None:
-    """PostgreSQL without an archive: each batch is ONE statement that picks the oldest
-    ``batch_size`` expired rows through the index and deletes them by physical row id
-    (``ctid``), returning only per-type counts.
+    """PostgreSQL without an archive: each batch is a range of ``created_at``, found
+    by one index probe (the time of the ``batch_size``-th oldest expired row), then
+    ONE statement that deletes the range and returns only per-type counts.
 
-    Nothing travels to Python but a few counts, which makes this about three times
-    faster than selecting ids and sending them back. A row updated concurrently (say,
-    marked read) gets a new ``ctid`` and is skipped; the next run deletes it.
+    Nothing travels to Python but a few counts. A range DELETE is an index range scan,
+    which costs about half of deleting listed row ids (``ctid = ANY(...)``). Each
+    batch starts after the last one's range: restarting from the oldest would walk
+    every index entry the run has deleted so far, dead but not yet vacuumed. On a
+    partitioned table the range prunes to its month. Rows that share the range's last
+    time all go in its batch, so a batch can exceed ``batch_size`` by such ties.
     """
     Feed = get_feed_model()
     connection = connections[database]
+    quote = connection.ops.quote_name
+    user = quote(column_of(Feed, "user"))
+    is_read = quote(column_of(Feed, "is_read"))
+    activity_type = quote(column_of(Feed, "activity_type"))
+    # The same statement lowers the users' unread counters by the unread rows it deleted.
+    counted = unread.counting_cte("batch", user=user, delta=-1, where=f"NOT {is_read}", using=database)
+    expired = _expired(policy).using(database)
     done = 0
-    # One table, or each partition in turn: a ctid names a row within one table only.
-    for table, where in partitions.delete_targets(Feed, before=policy.cutoff):
-        expired = _expired(policy).using(database)
-        if where:
-            expired = expired.extra(where=[where])
-        batch = (
-            expired.order_by("created_at")
-            .annotate(row_id=RawSQL("ctid", ()))
-            .values_list("row_id")[:batch_size]
+    reached: datetime | None = None
+    while True:
+        remaining = expired if reached is None else expired.filter(created_at__gt=reached)
+        last = (
+            remaining.order_by("created_at")
+            .values_list("created_at", flat=True)[batch_size - 1 : batch_size]
+            .first()
         )
-        select, params = batch.query.sql_with_params()
-        quote = connection.ops.quote_name
-        user = quote(column_of(Feed, "user"))
-        is_read = quote(column_of(Feed, "is_read"))
-        # The same statement lowers the users' unread counters by the unread rows it deleted.
-        counted = unread.counting_cte(
-            "batch", user=user, delta=-1, where=f"NOT {is_read}", using=database
+        batch = remaining if last is None else remaining.filter(created_at__lte=last)
+        delete = batch.query.chain(DeleteQuery)
+        delete_sql, params = delete.get_compiler(database).as_sql()
+        # A one-type policy counts its rows; the rest ("*") counts them per type.
+        per_type = policy.label == "*"
+        returning = f"{activity_type}, {user}, {is_read}" if per_type else f"{user}, {is_read}"
+        counts_sql = (
+            f"SELECT {activity_type}, count(*) FROM batch GROUP BY {activity_type}"
+            if per_type
+            else "SELECT %s, count(*) FROM batch HAVING count(*) > 0"
         )
         sql = (
-            f"WITH batch AS (DELETE FROM {quote(table)} "
-            f"WHERE ctid = ANY(ARRAY({select})) RETURNING activity_type, {user}, {is_read}), "
-            f"counted AS ({counted}) "
-            "SELECT activity_type, count(*) FROM batch GROUP BY activity_type"
+            f"WITH batch AS ({delete_sql} RETURNING {returning}), counted AS ({counted}) "
+            f"{counts_sql}"
         )
-        while True:
-            with transaction.atomic(using=database), connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                counts = cursor.fetchall()
-            if not counts:
-                break
-            for activity_type, count in counts:
-                deleted[activity_type] += count
-                done += count
-            if on_batch is not None:
-                on_batch(policy.label, done)
+        if not per_type:
+            params = (*params, policy.label)
+        with transaction.atomic(using=database), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            counts = cursor.fetchall()
+        for type_name, count in counts:
+            deleted[type_name] += count
+            done += count
+        if counts and on_batch is not None:
+            on_batch(policy.label, done)
+        if last is None:
+            return
+        reached = last
 
 
 def _delete_policy(
@@ -329,16 +342,27 @@ def _delete_policy(
         # datetimes per batch would cost more than the delete itself.
         columns = selected = [pk_name, "activity_type"]
     pk_index, type_index = columns.index(pk_name), columns.index("activity_type")
-    batches = _expired(policy).using(database).order_by("created_at").values_list(*selected)
+    # PostgreSQL keeps deleted index entries until VACUUM, so each batch starts at the
+    # time the last one reached (see _delete_in_place); SQLite removes them at once.
+    keyset = connections[database].vendor == "postgresql"
+    expired = _expired(policy).using(database).order_by("created_at")
+    if keyset:
+        expired = expired.annotate(_engagement_reached=F("created_at"))
+        selected = [*selected, "_engagement_reached"]
+    batches = expired.values_list(*selected)
+    reached: datetime | None = None
     done = 0
     while True:
+        batch = batches if reached is None else batches.filter(created_at__gte=reached)
         with transaction.atomic(using=database):
-            rows = list(batches[:batch_size])
+            rows = list(batch[:batch_size])
             if not rows:
                 return
             if archive is not None:
-                archive.write([archive_row(row) for row in rows])
+                archive.write([archive_row(row[: len(columns)]) for row in rows])
             _delete_batch(Feed, [row[pk_index] for row in rows])
+        if keyset:
+            reached = rows[-1][-1]
         deleted.update(row[type_index] for row in rows)
         done += len(rows)
         if on_batch is not None:
