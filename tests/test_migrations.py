@@ -21,15 +21,16 @@ def test_migrations_apply_and_unapply(transactional_db):
     call_command("migrate", "django_engagement", verbosity=0)
 
 
-def scope_migration(executor: MigrationExecutor, app_label: str) -> tuple[tuple, tuple]:
-    """(parent, node) of the migration that scopes idempotency keys in ``app_label``.
-
-    Found by name suffix, so the test survives renumbering.
+def scope_migration(
+    executor: MigrationExecutor, app_label: str, suffix: str = "_scope_idempotency_keys"
+) -> tuple[tuple, tuple]:
+    """(parent, node) of the migration named ``*<suffix>`` in ``app_label`` (by default
+    the one that scopes idempotency keys). Found by suffix, so tests survive renumbering.
     """
     [node] = [
         key
         for key in executor.loader.graph.nodes
-        if key[0] == app_label and key[1].endswith("_scope_idempotency_keys")
+        if key[0] == app_label and key[1].endswith(suffix)
     ]
     parents = executor.loader.graph.node_map[node].parents
     [parent] = [parent.key for parent in parents if parent.key[0] == app_label]
@@ -78,5 +79,41 @@ def test_scoping_idempotency_keys_keeps_existing_rows(transactional_db, django_u
         ):
             with pytest.raises(IntegrityError), transaction.atomic():
                 New.objects.create(event_type="x", **fields)
+    finally:
+        call_command("migrate", app_label, verbosity=0)
+
+
+def column_state(model, column: str) -> tuple[list[str], list[str]]:
+    """(indexes on ``column`` alone, foreign key constraints on it) of ``model``'s table."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
+    on_column = {name: info for name, info in constraints.items() if info["columns"] == [column]}
+    alone = [name for name, info in on_column.items() if info["index"] and not info["unique"]]
+    keys = [name for name, info in on_column.items() if info["foreign_key"]]
+    return sorted(alone), sorted(keys)
+
+
+def test_covered_indexes_go_and_come_back_keeping_the_foreign_keys(transactional_db):
+    """The foreign keys' own indexes that composite indexes cover are dropped and rebuilt
+    on the way back; the foreign key constraints are never touched."""
+    from django_engagement.models import get_feed_model
+
+    Event, Feed = get_event_model(), get_feed_model()
+    columns = [(Event, "user_id"), (Feed, "user_id"), (Event, "target_content_type_id")]
+    app_label = Event._meta.app_label
+    executor = MigrationExecutor(connection)
+    parent, node = scope_migration(executor, app_label, "_user_indexes_covered")
+    keys_before = [column_state(*pair)[1] for pair in columns]
+    try:
+        assert all(column_state(*pair)[0] == [] for pair in columns)
+        executor.migrate([parent])
+        assert all(len(column_state(*pair)[0]) == 1 for pair in columns)
+        executor = MigrationExecutor(connection)
+        executor.migrate([node])
+        assert all(column_state(*pair)[0] == [] for pair in columns)
+        assert [column_state(*pair)[1] for pair in columns] == keys_before
+        assert all(len(keys) == 1 for keys in keys_before)
+        # The feed's target type keeps its index: no composite index starts with it.
+        assert len(column_state(Feed, "target_content_type_id")[0]) == 1
     finally:
         call_command("migrate", app_label, verbosity=0)

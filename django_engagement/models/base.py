@@ -74,6 +74,20 @@ def event_type_label(event_type: str) -> str:
     return label
 
 
+def target_type_field(*, db_index: bool = True) -> models.ForeignKey:
+    """The content type half of a target; ``db_index=False`` where a composite index
+    that starts with it already serves every lookup."""
+    return models.ForeignKey(
+        ContentType,
+        verbose_name=_("target type"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=db_index,
+    )
+
+
 class TargetMixin(models.Model):
     """Generic pointer to any host model, with int or UUID primary keys.
 
@@ -82,14 +96,7 @@ class TargetMixin(models.Model):
     write into site-packages.
     """
 
-    target_content_type = models.ForeignKey(
-        ContentType,
-        verbose_name=_("target type"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    target_content_type = target_type_field()
     target_object_id = models.CharField(_("target id"), max_length=64, blank=True, default="")
     target = GenericForeignKey("target_content_type", "target_object_id")
 
@@ -115,6 +122,8 @@ class AbstractEvent(TargetMixin):
     ``idempotency_key`` (unique per client when set, so a retry stores nothing).
     """
 
+    # No index of its own: (target_content_type, target_object_id, event_type) starts with it.
+    target_content_type = target_type_field(db_index=False)
     #: Not a column: False on backfilled events that ``record_events`` stores without feed items.
     _engagement_fan_out: bool
 
@@ -128,6 +137,7 @@ class AbstractEvent(TargetMixin):
 
     uuid = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
     event_type = models.CharField(_("event type"), max_length=64)
+    # No index of its own: the (user, created_at) index serves every lookup by user.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("user"),
@@ -135,6 +145,7 @@ class AbstractEvent(TargetMixin):
         blank=True,
         on_delete=on_user_delete,
         related_name="+",
+        db_index=False,
     )
     anonymous_id = models.CharField(_("anonymous id"), max_length=128, blank=True, default="")
     source = models.CharField(_("source"), max_length=16, default=Source.SERVER)
@@ -195,11 +206,13 @@ class AbstractActivityFeedItem(TargetMixin):
     and target fold into this one).
     """
 
+    # No index of its own: the (user, -created_at) index serves every lookup by user.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("user"),
         on_delete=models.CASCADE,
         related_name="+",
+        db_index=False,
     )
     activity_type = models.CharField(_("activity type"), max_length=64)
     event = models.ForeignKey(
