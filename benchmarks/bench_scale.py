@@ -192,7 +192,9 @@ def _writes(user, user_id: int) -> list[Row]:
     )
     result.append(Row("record_event one by one, p50", 1, record, floor, "ops/s"))
 
-    specs = [{"event_type": "page_view", "user": user, "data": {"n": n}} for n in range(BULK_EVENTS)]
+    specs = [
+        {"event_type": "page_view", "user": user, "data": {"n": n}} for n in range(BULK_EVENTS)
+    ]
 
     def bulk() -> None:
         for start in range(0, BULK_EVENTS, BATCH):
@@ -207,9 +209,7 @@ def _writes(user, user_id: int) -> list[Row]:
                 )
 
     seconds, floor = _paired(bulk, bulk_floor)
-    result.append(
-        Row(f"record_events, batches of {BATCH}", BULK_EVENTS, seconds, floor, "ev/s")
-    )
+    result.append(Row(f"record_events, batches of {BATCH}", BULK_EVENTS, seconds, floor, "ev/s"))
 
     recipients = get_user_model().objects.filter(username__startswith=f"{PREFIX}r")
     select, params = recipients.values_list("id").query.sql_with_params()
@@ -266,7 +266,13 @@ def _maintenance(user, user_id: int) -> list[Row]:
 
     def report() -> None:
         call_command(
-            "engagement_report", "--start", str(start), "--end", str(end), "--output-dir", out,
+            "engagement_report",
+            "--start",
+            str(start),
+            "--end",
+            str(end),
+            "--output-dir",
+            out,
             verbosity=0,
         )
 
@@ -328,9 +334,7 @@ def _partitioned(user, user_id: int) -> list[Row]:
         drop_raw(cutoff)
         _sql(f"DELETE FROM {feed} WHERE created_at < %s", [cutoff])
 
-    seconds, floor = _paired(
-        lambda: apply_retention(older_than_days=cutoff_days), floor_retention
-    )
+    seconds, floor = _paired(lambda: apply_retention(older_than_days=cutoff_days), floor_retention)
     result.append(
         Row(
             "apply_retention(older_than_days=180), partitioned",

@@ -64,9 +64,7 @@ def test_rows_that_opt_out_of_other_types_keep_nobody_out(django_assert_max_num_
 @pytest.mark.parametrize("activity_type", ["news", ""])
 def test_one_opt_out_row_turns_the_lookups_on(activity_type):
     users = make_users(3)
-    NotificationPreference.objects.create(
-        user=users[0], activity_type=activity_type, in_feed=False
-    )
+    NotificationPreference.objects.create(user=users[0], activity_type=activity_type, in_feed=False)
     assert notify(members(), "news", title="Hello") == 2
     assert set(feed().values_list("user_id", flat=True)) == {users[1].pk, users[2].pk}
 

@@ -42,7 +42,9 @@ def shared_database():
     file (``.ci/run`` does both)."""
     connection = connections["default"]
     if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        pytest.skip("the SDK browser tests need a database file (in-memory SQLite is one connection)")
+        pytest.skip(
+            "the SDK browser tests need a database file (in-memory SQLite is one connection)"
+        )
 
 
 PAGE = "<!doctype html><html><head><title>SDK test</title>{scripts}</head><body></body></html>"

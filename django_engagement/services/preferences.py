@@ -122,9 +122,7 @@ def rate_limit_for(activity_type: str) -> RateLimit | None:
 
 def _wanted(recipients: models.QuerySet, item: AbstractActivityFeedItem) -> models.QuerySet:
     """``recipients`` who take ``item``'s type in their feed and have not muted its target."""
-    wanted = recipients.alias(
-        engagement_in_feed=_effective("in_feed", item.activity_type, "pk")
-    )
+    wanted = recipients.alias(engagement_in_feed=_effective("in_feed", item.activity_type, "pk"))
     if defaults_for(item.activity_type)["in_feed"]:
         # Only a row can keep the type out. When no type or global row opts out (the
         # usual case), this uncorrelated test, run once per statement, spares the

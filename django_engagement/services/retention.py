@@ -276,7 +276,9 @@ def _delete_in_place(
     is_read = quote(column_of(Feed, "is_read"))
     activity_type = quote(column_of(Feed, "activity_type"))
     # The same statement lowers the users' unread counters by the unread rows it deleted.
-    counted = unread.counting_cte("batch", user=user, delta=-1, where=f"NOT {is_read}", using=database)
+    counted = unread.counting_cte(
+        "batch", user=user, delta=-1, where=f"NOT {is_read}", using=database
+    )
     expired = _expired(policy).using(database)
     done = 0
     reached: datetime | None = None
