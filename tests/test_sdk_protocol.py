@@ -387,6 +387,26 @@ def test_identify_links_earlier_and_later_anonymous_events(client, keys, user_fa
     )
 
 
+def test_identify_drops_an_anonymous_copy_of_a_message_the_user_already_has(
+    client, keys, user_factory
+):
+    """The same messageId stored once for the user and once anonymously (a retry that
+    raced the link): linking the anonymous id keeps one event instead of a 500."""
+    user = user_factory(username="erin")
+    post(client, f"{SEGMENT}/t", track(0, userId=str(user.pk), anonymousId=None), key="wk_web")
+    post(client, f"{SEGMENT}/t", track(0), key="wk_web")  # the same messageId, anonymous
+    assert Event().objects.count() == 2
+    identify = {"type": "identify", "userId": str(user.pk), "anonymousId": "anon-1"}
+
+    response = post(client, f"{SEGMENT}/identify", identify, key="wk_web")
+
+    assert response.status_code == 200, response.content
+    rows = Event().objects.values_list("event_type", "data__n", "user_id", "anonymous_id")
+    assert sorted(rows, key=str) == sorted(
+        [("viewed_item", 0, user.pk, ""), ("identify", None, user.pk, "anon-1")], key=str
+    )
+
+
 def test_user_field_is_configurable(client, keys, engagement_settings, user_factory):
     user = user_factory(username="dave", email="dave@example.com")
     engagement_settings.update(SDK_USER_FIELD="email")

@@ -33,6 +33,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
@@ -381,10 +382,16 @@ def _ingest(messages: list[_Message], batch: SdkBatch) -> int:
                 code=getattr(exc, "code", None),
             ) from exc
         for anonymous_id, user in new_links.items():
-            # Earlier anonymous events of a newly linked id become the user's.
-            Event._default_manager.filter(anonymous_id=anonymous_id, user__isnull=True).update(
-                user=user
+            # Earlier anonymous events of a newly linked id become the user's. One whose
+            # key the user already has is a second delivery of that message (a retry that
+            # raced the link, or sent once with the user id): it goes, so the key stays
+            # unique in the user's scope instead of failing the batch.
+            anonymous = Event._default_manager.filter(anonymous_id=anonymous_id, user__isnull=True)
+            users_key = Event._default_manager.filter(
+                user=user, idempotency_key=OuterRef("idempotency_key")
             )
+            anonymous.filter(Exists(users_key)).delete()
+            anonymous.update(user=user)
     return sum(created for _, created in stored)
 
 
