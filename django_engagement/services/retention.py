@@ -276,22 +276,29 @@ def _delete_range(
     )
     label = [] if per_type else [policy.label]
     counted = unread.counting_cte("gone", user=user, delta=-1, using=database)
-    results: list[tuple[str, int]] = []
+
+    def delete_sql(is_read: bool) -> tuple[str, tuple[Any, ...]]:
+        delete = rows.filter(is_read=is_read).query.chain(DeleteQuery)
+        return delete.get_compiler(database).as_sql()
+
+    read_sql, read_params = delete_sql(True)
+    unread_sql, unread_params = delete_sql(False)
     with transaction.atomic(using=database), connection.cursor() as cursor:
-        for is_read in (True, False):
-            delete = rows.filter(is_read=is_read).query.chain(DeleteQuery)
-            sql, params = delete.get_compiler(database).as_sql()
-            if is_read and not per_type:
-                cursor.execute(sql, params)
-                results += [(policy.label, cursor.rowcount)] if cursor.rowcount else []
-                continue
-            returning = f"{activity_type}, {user}" if per_type else user
-            cte = f"WITH gone AS ({sql} RETURNING {returning})"
-            if not is_read:
-                cte += f", counted AS ({counted})"
-            cursor.execute(f"{cte} {counts_sql}", [*params, *label])
-            results += cursor.fetchall()
-    return results
+        if per_type:
+            cursor.execute(
+                f"WITH gone AS ({read_sql} RETURNING {activity_type}) {counts_sql}", read_params
+            )
+            results = cursor.fetchall()
+        else:
+            cursor.execute(read_sql, read_params)
+            results = [(policy.label, cursor.rowcount)] if cursor.rowcount else []
+        returning = f"{activity_type}, {user}" if per_type else user
+        cursor.execute(
+            f"WITH gone AS ({unread_sql} RETURNING {returning}), counted AS ({counted}) "
+            f"{counts_sql}",
+            [*unread_params, *label],
+        )
+        return results + cursor.fetchall()
 
 
 def _delete_in_place(
