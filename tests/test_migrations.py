@@ -21,7 +21,7 @@ def test_migrations_apply_and_unapply(transactional_db):
     call_command("migrate", "django_engagement", verbosity=0)
 
 
-def scope_migration(
+def migration_and_parent(
     executor: MigrationExecutor, app_label: str, suffix: str = "_scope_idempotency_keys"
 ) -> tuple[tuple, tuple]:
     """(parent, node) of the migration named ``*<suffix>`` in ``app_label`` (by default
@@ -48,7 +48,7 @@ def test_scoping_idempotency_keys_keeps_existing_rows(transactional_db, django_u
     alice = django_user_model.objects.create(username="alice")
     bob = django_user_model.objects.create(username="bob")
     executor = MigrationExecutor(connection)
-    parent, node = scope_migration(executor, app_label)
+    parent, node = migration_and_parent(executor, app_label)
     try:
         executor.migrate([parent])
         Old = executor.loader.project_state([parent]).apps.get_model(label)
@@ -102,7 +102,7 @@ def test_covered_indexes_go_and_come_back_keeping_the_foreign_keys(transactional
     columns = [(Event, "user_id"), (Feed, "user_id"), (Event, "target_content_type_id")]
     app_label = Event._meta.app_label
     executor = MigrationExecutor(connection)
-    parent, node = scope_migration(executor, app_label, "_user_indexes_covered")
+    parent, node = migration_and_parent(executor, app_label, "_user_indexes_covered")
     keys_before = [column_state(*pair)[1] for pair in columns]
     try:
         assert all(column_state(*pair)[0] == [] for pair in columns)
